@@ -100,3 +100,9 @@ def get_spark():  # -> pyspark.sql.SparkSession (imported lazily: slow import)
                 "process (dbt, the loader, sqlfluff or a test); wait for it to finish"
             ) from None
         raise
+
+
+def table_exists(spark, table: str) -> bool:
+    """True when `schema.table` exists in the metastore."""
+    schema, name = table.split(".", 1)
+    return bool(spark.catalog.tableExists(name, schema))

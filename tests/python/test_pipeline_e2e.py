@@ -1,0 +1,205 @@
+"""End to end: generate small data with every kind of fault, load it, run
+`dbt build` (models, data tests and unit tests), then check the warehouse
+against an independent Python computation of the rules and check that the
+key and the raw identifiers went nowhere they should not."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dbt_helpers import REPO_ROOT, run_dbt
+from reference_pipeline import Reference, compute, pseudonym, read_rows
+
+GENERATOR_ARGS = [
+    "--users", "60", "--days", "2", "--cities", "4", "--seed", "11",
+    "--frozen-rate", "0.3", "--null-rate", "0.01", "--out-of-range-rate", "0.01",
+    "--duplicate-rate", "0.01", "--quiet",
+]
+
+
+@pytest.fixture(scope="session")
+def landing(test_root: Path) -> Path:
+    out = test_root / "landing-e2e"
+    subprocess.run(
+        [sys.executable, str(REPO_ROOT / "scripts" / "generate_data.py"), "--out", str(out), *GENERATOR_ARGS],
+        check=True,
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def built(spark, landing: Path):
+    from sflux.loader import load_directory
+
+    load_directory(spark, landing, quiet=True)
+    result = run_dbt(["build"])
+    failures = [r.node.unique_id for r in result.result.results if r.status not in ("success", "pass")]
+    assert result.success, f"dbt build failed: {failures}"
+    return result
+
+
+@pytest.fixture(scope="session")
+def reference(landing: Path) -> Reference:
+    return compute(landing)
+
+
+def test_build_ran_unit_tests_and_data_tests(built):
+    kinds = {r.node.resource_type for r in built.result.results}
+    assert {"model", "seed", "test", "unit_test"} <= {str(k) for k in kinds}
+
+
+def test_data_exercises_every_rule(reference: Reference):
+    totals = {k: sum(day.get(k, 0) for day in reference.daily.values()) for k in (
+        "dropped_null_heart_rate", "dropped_out_of_range", "dropped_duplicate",
+        "dropped_frozen", "dropped_no_subscription", "readings_out")}
+    assert all(v > 0 for v in totals.values()), totals
+    suppressed = [c for c in reference.cells.values() if c["n_users"] < 5]
+    published = [c for c in reference.cells.values() if c["n_users"] >= 5]
+    assert suppressed and published
+
+
+def test_matrix_matches_independent_computation(spark, built, reference: Reference):
+    rows = {r["city"]: r.asDict() for r in spark.table("analytics.city_stress_matrix").collect()}
+    assert set(rows) == set(reference.matrix)
+    for city, expected in reference.matrix.items():
+        for tier, value in expected.items():
+            actual = rows[city][f"avg_hr_{tier.lower()}"]
+            if value is None:
+                assert actual is None, (city, tier)
+            else:
+                assert actual == pytest.approx(value, rel=1e-12), (city, tier)
+    assert set(rows[next(iter(rows))]) == {"city", "avg_hr_basic", "avg_hr_premium", "avg_hr_vip"}
+
+
+def test_cells_match_and_small_cells_expose_nothing(spark, built, reference: Reference):
+    cells = {(r["city"], r["subscription_type"]): r.asDict() for r in spark.table("analytics.fct_city_heart_rate").collect()}
+    assert set(cells) == set(reference.cells)
+    for key, expected in reference.cells.items():
+        actual = cells[key]
+        if expected["n_users"] < 5:
+            assert actual["is_suppressed"] is True
+            assert (actual["n_users"], actual["n_readings"], actual["avg_heart_rate"]) == (None, None, None)
+        else:
+            assert actual["is_suppressed"] is False
+            assert (actual["n_users"], actual["n_readings"]) == (expected["n_users"], expected["n_readings"])
+            assert actual["avg_heart_rate"] == pytest.approx(expected["avg_heart_rate"], rel=1e-12)
+
+
+def test_quality_report_matches_independent_computation(spark, built, reference: Reference):
+    rows = {str(r["reading_date"]): r.asDict() for r in spark.table("analytics.fct_vitals_quality_daily").collect()}
+    assert set(rows) == set(reference.daily)
+    for date, expected in reference.daily.items():
+        for column, actual in rows[date].items():
+            if column != "reading_date":
+                assert actual == expected.get(column, 0), (date, column)
+
+
+def test_pseudonyms_are_hmac_of_the_raw_ids_with_the_real_key(spark, built, landing: Path, pseudonym_key: str):
+    vitals_ids = {r["user_id"] for r in read_rows(sorted(landing.glob("vitals*.csv")))}
+    stored = {r[0] for r in spark.sql("select distinct user_pseudonym_id from anonymized.stg_wearables__vitals").collect()}
+    assert stored == {pseudonym(pseudonym_key, uid) for uid in vitals_ids}
+    # Same key, same person, same pseudonym in subscriptions.
+    sub_rows = read_rows([landing / "subscriptions.csv"])
+    subs = {r[0] for r in spark.sql("select user_pseudonym_id from anonymized.stg_billing__subscriptions").collect()}
+    assert subs == {pseudonym(pseudonym_key, r["user_id"]) for r in sub_rows}
+    assert subs & stored, "vitals and subscriptions pseudonyms must join"
+
+
+def test_current_subscription_is_latest_plan(spark, built, landing: Path, pseudonym_key: str):
+    from reference_pipeline import current_subscriptions
+
+    expected = {pseudonym(pseudonym_key, u): t for u, t in current_subscriptions(read_rows([landing / "subscriptions.csv"])).items()}
+    actual = {r[0]: r[1] for r in spark.sql(
+        "select user_pseudonym_id, subscription_type from anonymized.stg_billing__subscriptions").collect()}
+    assert actual == expected
+
+
+def test_subscription_join_is_broadcast(spark, built):
+    plan = "\n".join(r[0] for r in spark.sql(
+        "explain formatted select * from anonymized.int_readings_joined_to_subscriptions").collect())
+    assert "BroadcastHashJoin" in plan
+    assert "SortMergeJoin" not in plan
+
+
+def test_no_raw_identifier_outside_raw(spark, built, landing: Path):
+    """Independent of the dbt privacy test: every string value in the
+    anonymized and analytics zones is checked against the raw identifiers."""
+    raw = read_rows(sorted(landing.glob("vitals*.csv")))
+    forbidden = {r["user_id"] for r in raw} | {r["full_name"] for r in raw} | {r["device_id"] for r in raw}
+    checked = 0
+    for schema in ("anonymized", "analytics"):
+        for table in spark.catalog.listTables(schema):
+            df = spark.table(f"{schema}.{table.name}")
+            for field in df.schema.fields:
+                if field.dataType.simpleString() != "string":
+                    continue
+                values = {r[0] for r in df.select(field.name).distinct().collect()}
+                assert not values & forbidden, f"{schema}.{table.name}.{field.name} leaks raw identifiers"
+                checked += 1
+    assert checked >= 5
+
+
+def _encodings(secret: str) -> list[bytes]:
+    return [secret.encode("utf-8"), secret.encode("utf-16-le"), secret.encode("utf-16-be")]
+
+
+def _files_containing(roots: list[Path], needles: list[bytes]) -> tuple[list[Path], list[Path]]:
+    hits, scanned = [], []
+    for root in roots:
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = [d for d in dirnames if d not in (".venv", ".git")]
+            for name in filenames:
+                path = Path(dirpath) / name
+                try:
+                    data = path.read_bytes()
+                except OSError:
+                    continue
+                scanned.append(path)
+                if any(n in data for n in needles):
+                    hits.append(path)
+    return hits, scanned
+
+
+def test_key_is_written_nowhere(built, test_root: Path, pseudonym_key: str):
+    """After a build with a random key, no file in the repo tree or in the
+    test's warehouse, metastore, target/ and logs/ holds the key."""
+    run_dbt(["docs", "generate"])
+    hits, scanned = _files_containing([REPO_ROOT, test_root], _encodings(pseudonym_key))
+    assert hits == [], f"key found in: {hits}"
+    names = {p.name for p in scanned}
+    text = "\n".join(str(p) for p in scanned)
+    # The scan must really cover what could leak.
+    assert {"manifest.json", "run_results.json", "dbt.log", "catalog.json"} <= names
+    assert "metastore_db" in text and ".parquet" in text and "/compiled/" in text and "/run/" in text
+
+
+def test_key_scan_detects_a_planted_key(test_root: Path, pseudonym_key: str):
+    planted = test_root / "planted" / "leak.txt"
+    planted.parent.mkdir(parents=True, exist_ok=True)
+    planted.write_text(f"oops {pseudonym_key}\n", encoding="utf-16-le")
+    try:
+        hits, _ = _files_containing([planted.parent], _encodings(pseudonym_key))
+        assert hits == [planted]
+    finally:
+        planted.unlink()
+
+
+def test_build_without_key_fails_before_any_model(test_root: Path):
+    env = {k: v for k, v in os.environ.items() if k != "DBT_ENV_SECRET_PSEUDONYM_KEY"}
+    env["SANTEFLUX_DATA_DIR"] = str(test_root / "no-key-data")
+    env["DBT_TARGET_PATH"] = str(test_root / "no-key-target")
+    env["DBT_LOG_PATH"] = str(test_root / "no-key-logs")
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "dbt"), "build", "--project-dir", str(REPO_ROOT)],
+        env=env, capture_output=True, text=True, timeout=600, check=False,
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "DBT_ENV_SECRET_PSEUDONYM_KEY is not set" in output
+    assert "OK created" not in output
+    assert not (test_root / "no-key-data" / "warehouse" / "anonymized.db").exists()
