@@ -40,6 +40,11 @@ $(STAMP): requirements.txt constraints.txt
 	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -c constraints.txt
+	@# PySpark 4 logs every SQL error as a multi-kilobyte JSON stack trace on
+	@# top of raising it; dbt already reports the error, so mute those two
+	@# loggers in every process of this venv (dbt included).
+	@echo "import logging; logging.getLogger('SQLQueryContextLogger').disabled = True; logging.getLogger('DataFrameQueryContextLogger').disabled = True" \
+		> "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/santeflux_quiet_pyspark.pth"
 	@touch $(STAMP)
 
 check-java: setup

@@ -3,26 +3,25 @@
     seed at run time, so that adding a tier is a seed change rather than a SQL
     edit. Returns a list of dicts: {name, rank, slug}; `slug` is the lowercase
     name made safe for a column name (VIP -> vip).
-    At parse time (execute is false) it returns an empty list.
-
-    The seed is located through the graph rather than ref(): inside a dbt unit
-    test ref() points at a mocked CTE, which run_query cannot read. Models that
-    call this declare the dependency with `-- depends_on: {{ ref('subscription_tiers') }}`.
+    At parse time (execute is false) it returns an empty list; calling it also
+    records the model's dependency on the seed. Not usable inside dbt unit
+    tests, where ref() points at a mocked CTE that run_query cannot read.
 -#}
 {% macro subscription_tiers() %}
+    {% set seed_ref = ref('subscription_tiers') %}
     {% if not execute %}
         {{ return([]) }}
     {% endif %}
-    {% set seed_node = graph.nodes['seed.' ~ project_name ~ '.subscription_tiers'] %}
-    {% set seed_relation = adapter.get_relation(
-        database=seed_node.database, schema=seed_node.schema, identifier=seed_node.alias) %}
-    {% if seed_relation is none %}
+    {% if adapter.get_relation(
+            database=seed_ref.database,
+            schema=seed_ref.schema,
+            identifier=seed_ref.identifier) is none %}
         {{ exceptions.raise_compiler_error(
-            "seed subscription_tiers is not loaded in schema " ~ seed_node.schema
-            ~ ": run `dbt seed` (dbt build does it first)") }}
+            "seed subscription_tiers is not loaded (" ~ seed_ref
+            ~ "): run `dbt seed` (dbt build does it first)") }}
     {% endif %}
     {% set result = run_query(
-        "select subscription_type, tier_rank from " ~ seed_relation ~ " order by tier_rank") %}
+        "select subscription_type, tier_rank from " ~ seed_ref ~ " order by tier_rank") %}
     {% set tiers = [] %}
     {% for row in result.rows %}
         {% do tiers.append({

@@ -7,6 +7,7 @@ so a session created here is interchangeable with the one dbt creates (dbt's
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -79,9 +80,16 @@ def session_conf() -> dict[str, str]:
     return conf
 
 
+QUIET_LOGGERS = ("SQLQueryContextLogger", "DataFrameQueryContextLogger")
+
+
 def get_spark():  # -> pyspark.sql.SparkSession (imported lazily: slow import)
     """Start (or reuse) the embedded Spark session with the project's confs."""
     require_java()
+    # PySpark logs each SQL error as a huge JSON stack trace before raising
+    # it; the raised error already says everything.
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).disabled = True
     conf = session_conf()
     for key in ("spark.sql.warehouse.dir", "spark.local.dir"):
         Path(conf[key]).mkdir(parents=True, exist_ok=True)

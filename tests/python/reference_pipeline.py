@@ -41,13 +41,13 @@ def read_rows(paths: list[Path]) -> list[dict[str, str]]:
 
 
 def current_subscriptions(rows: list[dict[str, str]]) -> dict[str, str]:
-    """user_id -> tier of the latest start_date (ties: higher tier)."""
-    best: dict[str, tuple[str, int, str]] = {}
+    """user_id -> tier of the latest start_date; on a tie the later line wins
+    (rows must be in file order)."""
+    best: dict[str, tuple[str, str]] = {}
     for row in rows:
-        candidate = (row["start_date"], TIER_RANK[row["subscription_type"]], row["subscription_type"])
-        if row["user_id"] not in best or candidate > best[row["user_id"]]:
-            best[row["user_id"]] = candidate
-    return {user: value[2] for user, value in best.items()}
+        if row["user_id"] not in best or row["start_date"] >= best[row["user_id"]][0]:
+            best[row["user_id"]] = (row["start_date"], row["subscription_type"])
+    return {user: value[1] for user, value in best.items()}
 
 
 @dataclass

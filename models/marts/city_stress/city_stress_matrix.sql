@@ -1,7 +1,6 @@
 -- The City Stress Matrix: one row per city, one average-heart-rate column per
 -- subscription tier. The columns are generated from the subscription_tiers
 -- seed (avg_hr_<tier>), so a new tier is a seed change, not a SQL edit.
--- depends_on: {{ ref('subscription_tiers') }}
 {%- set tiers = subscription_tiers() %}
 
 with

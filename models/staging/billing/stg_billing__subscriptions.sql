@@ -1,6 +1,5 @@
 -- One current subscription per user. Pseudonymization happens here: the raw
 -- user id never leaves this model.
--- depends_on: {{ ref('subscription_tiers') }}
 with
 
 source as (
@@ -11,17 +10,19 @@ source as (
 
 renamed as (
 
-    -- Exact duplicate landing rows describe one subscription.
-    select distinct
+    select
         -- ids
         {{ pseudonymize('user_id') }} as user_pseudonym_id,
 
         -- plan
         subscription_type,
-        {{ tier_rank('subscription_type') }} as tier_rank,
 
         -- dates
-        start_date
+        start_date,
+
+        -- lineage
+        _source_file as source_file,
+        _source_line as source_line
 
     from source
 
@@ -29,13 +30,14 @@ renamed as (
 
 ranked as (
 
-    -- The latest plan wins; on a same-day tie the higher tier wins, so the
-    -- choice never depends on row order.
+    -- The latest plan wins, which also drops exact duplicate rows. On a
+    -- same-day tie the row landed last wins, so the choice never depends on
+    -- how Spark happens to order rows.
     select
         *,
         row_number() over (
             partition by user_pseudonym_id
-            order by start_date desc, tier_rank desc, subscription_type desc
+            order by start_date desc, source_file desc, source_line desc
         ) as plan_recency_rank
     from renamed
 
@@ -46,7 +48,6 @@ final as (
     select
         user_pseudonym_id,
         subscription_type,
-        tier_rank,
         start_date
     from ranked
     where plan_recency_rank = 1
