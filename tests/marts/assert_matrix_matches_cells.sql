@@ -1,7 +1,6 @@
 -- Asserts that every value of the City Stress Matrix equals its unsuppressed
 -- cell in fct_city_heart_rate, that suppressed or absent cells are NULL, and
 -- that every city of the cells has exactly one matrix row.
--- depends_on: {{ ref('subscription_tiers') }}
 {%- set tiers = subscription_tiers() %}
 
 with
@@ -21,14 +20,14 @@ matrix as (
 matrix_long as (
 
     {%- for tier in tiers %}
-    select
-        city,
-        '{{ tier.name }}' as subscription_type,
-        avg_hr_{{ tier.slug }} as avg_heart_rate
-    from matrix
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
+        select
+            city,
+            '{{ tier.name }}' as subscription_type,
+            avg_hr_{{ tier.slug }} as avg_heart_rate
+        from matrix
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
     {%- endfor %}
 
 ),
@@ -47,21 +46,31 @@ value_mismatches as (
 
 ),
 
+matrix_rows_per_city as (
+
+    select
+        city,
+        count(*) as n_rows
+    from matrix
+    group by city
+
+),
+
+cell_cities as (
+
+    select distinct city from cells
+
+),
+
 row_count_mismatches as (
 
     select
-        cells.city,
+        cell_cities.city,
         cast(null as string) as subscription_type
-    from (select distinct city from cells) as cells
-    left join (
-        select
-            city,
-            count(*) as n_rows
-        from matrix
-        group by city
-    ) as matrix_rows
-        on cells.city = matrix_rows.city
-    where coalesce(matrix_rows.n_rows, 0) != 1
+    from cell_cities
+    left join matrix_rows_per_city
+        on cell_cities.city = matrix_rows_per_city.city
+    where coalesce(matrix_rows_per_city.n_rows, 0) != 1
 
 )
 

@@ -46,25 +46,25 @@ raw_identifiers as (
 offences as (
 
     {%- for check in checks %}
-    select
-        '{{ check.relation }}' as relation_name,
-        '{{ check.column }}' as column_name,
-        count(*) as n_offending_values
-    from {{ check.relation }} as checked
-    where
-        exists (
-            select 1 from raw_identifiers
-            where raw_identifiers.identifier_value = checked.`{{ check.column }}`
-        )
-        or checked.`{{ check.column }}` rlike 'user_[0-9]{6,}'
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
+        select
+            '{{ check.relation }}' as offending_relation,
+            '{{ check.column }}' as offending_column,
+            count(*) as n_offending_values
+        from {{ check.relation }} as scanned
+        where
+            exists (
+                select 1 from raw_identifiers
+                where raw_identifiers.identifier_value = scanned.`{{ check.column }}`
+            )
+            or scanned.`{{ check.column }}` rlike 'user_[0-9]{6,}'
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
     {%- endfor %}
     {%- if checks | length == 0 %}
     select
-        cast(null as string) as relation_name,
-        cast(null as string) as column_name,
+        cast(null as string) as offending_relation,
+        cast(null as string) as offending_column,
         cast(0 as bigint) as n_offending_values
     {%- endif %}
 

@@ -19,7 +19,7 @@ join_tiers as (
 
     -- One row per user: small enough to ship to every executor, which keeps
     -- the large readings side from being shuffled for the join.
-    select /*+ BROADCAST(subscriptions) */
+    select /*+ broadcast(subscriptions) */
         readings.user_pseudonym_id,
         readings.city,
         readings.reading_at,

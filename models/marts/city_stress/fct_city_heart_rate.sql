@@ -40,10 +40,10 @@ final as (
     select
         city,
         subscription_type,
+        is_suppressed,
         case when not is_suppressed then n_users end as n_users,
         case when not is_suppressed then n_readings end as n_readings,
-        case when not is_suppressed then avg_heart_rate end as avg_heart_rate,
-        is_suppressed
+        case when not is_suppressed then avg_heart_rate end as avg_heart_rate
     from suppress_small_cells
 
 )

@@ -1,0 +1,492 @@
+"""The raw loader (scripts/load_raw.py, scripts/sflux/loader.py).
+
+Tiny hand-written CSV files in tmp_path; one Spark session (conftest); every
+test starts from an empty raw schema.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sflux import contract, loader
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CLI = REPO_ROOT / "scripts" / "load_raw.py"
+
+SUBS_HEADER = "user_id,subscription_type,start_date"
+VITALS_HEADER = "user_id,full_name,city,device_id,reading_ts,heart_rate"
+TABLES = ("raw.subscriptions", "raw.vitals", "raw.quarantine")
+TS_FORMAT = "yyyy-MM-dd HH:mm:ss.SSSSSS"
+READING_TS = "date_format(reading_ts, 'yyyy-MM-dd HH:mm:ss')"
+
+
+def write(path: Path, lines: list[str], *, bom: bool = False, eol: str = "\n") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = eol.join(lines) + eol
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8"))
+    return path
+
+
+def landing(directory: Path, vitals: dict[str, list[str]], subs: list[str] | None = None) -> Path:
+    """A landing dir: subscriptions.csv + the given vitals files (data lines)."""
+    write(directory / "subscriptions.csv", [SUBS_HEADER, *(subs or ["u1,Basic,2024-01-01"])])
+    for name, rows in vitals.items():
+        write(directory / name, [VITALS_HEADER, *rows])
+    return directory
+
+
+def rows(spark, table: str, *columns: str) -> list[tuple]:
+    """Sorted rows; columns are SQL expressions (timestamps are compared as
+    UTC strings: Python would convert them to its local time zone)."""
+    df = spark.table(table)
+    exprs = columns or [
+        f"date_format({f.name}, '{TS_FORMAT}')" if f.dataType.simpleString() == "timestamp" else f.name
+        for f in df.schema
+    ]
+    return sorted(tuple(r) for r in df.selectExpr(*exprs).collect())
+
+
+def loaded_at(result: loader.LoadResult) -> str:
+    return result.loaded_at.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def snapshot(spark) -> dict[str, list[tuple]]:
+    state = {t: rows(spark, t) for t in TABLES}
+    state["partitions"] = sorted(r[0] for r in spark.sql("SHOW PARTITIONS raw.vitals").collect())
+    return state
+
+
+def staging_tables(spark) -> list[str]:
+    return [t.name for t in spark.catalog.listTables("raw") if t.name.startswith(loader.STAGING_PREFIX)]
+
+
+@pytest.fixture(autouse=True)
+def clean_raw(spark):
+    spark.sql("CREATE SCHEMA IF NOT EXISTS raw")
+    for table in spark.catalog.listTables("raw"):
+        if not table.isTemporary:
+            spark.sql(f"DROP TABLE IF EXISTS raw.`{table.name}`")
+    yield
+
+
+# --------------------------------------------------------------------------
+# Happy path
+# --------------------------------------------------------------------------
+
+
+def test_tricky_values_load_exactly(spark, tmp_path):
+    subs = write(
+        tmp_path / "in" / "subscriptions.csv",
+        [SUBS_HEADER, "u1,Basic,2024-01-01", "u2,Premium,2023-12-31", '"u,3",VIP,2024-02-29'],
+        bom=True,
+        eol="\r\n",
+    )
+    vitals = [
+        'u1,"Dupont, Jean",Zürich,d1,2024-01-01 10:00:00,72',
+        'u2,"Jean ""JJ"" Martin",Kraków,d2,2024-01-01 23:59:59,',
+        "u3,O'Brien,Saint-Étienne,d3,2024-01-02 00:00:00,-5",
+        'u4,"""Quoted""",  Lyon ,d4,2024-01-02 12:30:00,0072',
+        'u5,"a,b,""c""",Łódź,"d,5",2024-01-03 08:00:00,180',
+        "u6,Back\\slash,São Paulo,d6,2024-01-03 08:00:01,60",
+    ]
+    write(tmp_path / "in" / "vitals_2024-01-01.csv", [VITALS_HEADER, *vitals])
+
+    result = loader.load_raw(spark, tmp_path / "in")
+
+    assert subs.exists()
+    assert rows(spark, "raw.subscriptions", "user_id", "subscription_type", "start_date", "_source_file", "_source_line") == [
+        ("u,3", "VIP", dt.date(2024, 2, 29), "subscriptions.csv", 4),
+        ("u1", "Basic", dt.date(2024, 1, 1), "subscriptions.csv", 2),
+        ("u2", "Premium", dt.date(2023, 12, 31), "subscriptions.csv", 3),
+    ]
+    columns = ("user_id", "full_name", "city", "device_id", READING_TS, "heart_rate")
+    assert rows(spark, "raw.vitals", *columns, "reading_date", "_source_file", "_source_line") == [
+        ("u1", "Dupont, Jean", "Zürich", "d1", "2024-01-01 10:00:00", 72, dt.date(2024, 1, 1), "vitals_2024-01-01.csv", 2),
+        ("u2", 'Jean "JJ" Martin', "Kraków", "d2", "2024-01-01 23:59:59", None, dt.date(2024, 1, 1), "vitals_2024-01-01.csv", 3),
+        ("u3", "O'Brien", "Saint-Étienne", "d3", "2024-01-02 00:00:00", -5, dt.date(2024, 1, 2), "vitals_2024-01-01.csv", 4),
+        ("u4", '"Quoted"', "  Lyon ", "d4", "2024-01-02 12:30:00", 72, dt.date(2024, 1, 2), "vitals_2024-01-01.csv", 5),
+        ("u5", 'a,b,"c"', "Łódź", "d,5", "2024-01-03 08:00:00", 180, dt.date(2024, 1, 3), "vitals_2024-01-01.csv", 6),
+        ("u6", "Back\\slash", "São Paulo", "d6", "2024-01-03 08:00:01", 60, dt.date(2024, 1, 3), "vitals_2024-01-01.csv", 7),
+    ]
+    assert rows(spark, "raw.quarantine") == []
+    # One load timestamp on every row, and it is the one reported.
+    stamps = rows(spark, "raw.vitals", f"date_format(_loaded_at, '{TS_FORMAT}')")
+    stamps += rows(spark, "raw.subscriptions", f"date_format(_loaded_at, '{TS_FORMAT}')")
+    assert set(stamps) == {(loaded_at(result),)}
+
+    assert (result["subscriptions"].read, result["subscriptions"].loaded, result["subscriptions"].quarantined) == (3, 3, 0)
+    assert (result["vitals"].read, result["vitals"].loaded, result["vitals"].quarantined) == (6, 6, 0)
+    assert result.read == result.loaded == 9
+    assert staging_tables(spark) == []
+    # Table schemas (types are part of the contract with dbt).
+    assert [(f.name, f.dataType.simpleString()) for f in spark.table("raw.vitals").schema] == [
+        ("user_id", "string"), ("full_name", "string"), ("city", "string"), ("device_id", "string"),
+        ("reading_ts", "timestamp"), ("heart_rate", "int"), ("_source_file", "string"),
+        ("_source_line", "bigint"), ("_loaded_at", "timestamp"), ("reading_date", "date"),
+    ]
+    assert [(f.name, f.dataType.simpleString()) for f in spark.table("raw.quarantine").schema] == [
+        ("dataset", "string"), ("source_file", "string"), ("line_number", "bigint"),
+        ("reason", "string"), ("raw_line", "string"), ("loaded_at", "timestamp"),
+    ]
+
+
+# --------------------------------------------------------------------------
+# Quarantine
+# --------------------------------------------------------------------------
+
+
+def test_malformed_rows_are_quarantined_with_file_line_and_reason(spark, tmp_path):
+    good = "u1,Ann,Paris,d1,2024-01-01 10:00:00,70"
+    bad_vitals = [
+        ("u1,Ann,Paris,d1,2024-01-01 10:00:00", "wrong field count: 5, expected 6"),
+        ("u1,Ann,Paris,d1,2024-01-01 10:00:00,70,1", "wrong field count: 7, expected 6"),
+        ('u1,"Ann,Paris,d1,2024-01-01 10:00:00,70', "malformed quotes"),
+        ('u1,An"n,Paris,d1,2024-01-01 10:00:00,70', "malformed quotes"),
+        ('u1,"Ann" ,Paris,d1,2024-01-01 10:00:00,70', "malformed quotes"),
+        ("", "blank line"),
+        ("   ", "blank line"),
+        ("u1,Ann,Paris,d1,2024-01-01T10:00:00,70", "unparseable reading_ts"),
+        ("u1,Ann,Paris,d1,2024-02-30 10:00:00,70", "unparseable reading_ts"),
+        ("u1,Ann,Paris,d1,+12024-01-01 10:00:00,70", "unparseable reading_ts"),
+        ("u1,Ann,Paris,d1,,70", "missing reading_ts"),
+        ("u1,Ann,Paris,d1,2024-01-01 10:00:00,7o", "unparseable heart_rate"),
+        ("u1,Ann,Paris,d1,2024-01-01 10:00:00,72.5", "unparseable heart_rate"),
+        ("u1,Ann,Paris,d1,2024-01-01 10:00:00, 72", "unparseable heart_rate"),
+        ("u1,Ann,Paris,d1,2024-01-01 10:00:00,99999999999", "unparseable heart_rate"),
+        (",Ann,Paris,d1,2024-01-01 10:00:00,70", "missing user_id"),
+        ("u1,  ,Paris,d1,2024-01-01 10:00:00,70", "missing full_name"),
+        ('u1,Ann,"",d1,2024-01-01 10:00:00,70', "missing city"),
+        (",Ann,Paris,d1,bad,x", "missing user_id; unparseable reading_ts; unparseable heart_rate"),
+        (VITALS_HEADER, "unparseable reading_ts; unparseable heart_rate"),
+    ]
+    bad_subs = [
+        ("u2,Gold,2024-01-01", "unknown subscription_type"),
+        ("u3,basic,2024-01-01", "unknown subscription_type"),
+        ("u4,,2024-01-01", "missing subscription_type"),
+        ("u5,VIP,2024-1-01", "unparseable start_date"),
+        ("u6,VIP,", "missing start_date"),
+        ("u7,VIP", "wrong field count: 2, expected 3"),
+    ]
+    d = tmp_path / "in"
+    write(d / "subscriptions.csv", [SUBS_HEADER, "u1,Basic,2024-01-01", *(l for l, _ in bad_subs)])
+    write(d / "vitals.csv", [VITALS_HEADER, good, *(l for l, _ in bad_vitals), good])
+    write(d / "vitals_b.csv", [VITALS_HEADER, good, "u9,Bob,Nice,d9,2024-01-01 10:00:00"])
+    # Invalid UTF-8 in a data line (the header is fine).
+    (d / "vitals_c.csv").write_bytes(
+        (VITALS_HEADER + "\n").encode() + b"u1,Ren\xe9,Paris,d1,2024-01-01 10:00:00,70\n" + (good + "\n").encode()
+    )
+
+    result = loader.load_raw(spark, d)
+
+    expected = [("subscriptions", "subscriptions.csv", i + 3, reason, line) for i, (line, reason) in enumerate(bad_subs)]
+    expected += [("vitals", "vitals.csv", i + 3, reason, line) for i, (line, reason) in enumerate(bad_vitals)]
+    expected += [
+        ("vitals", "vitals_b.csv", 3, "wrong field count: 5, expected 6", "u9,Bob,Nice,d9,2024-01-01 10:00:00"),
+        ("vitals", "vitals_c.csv", 2, "invalid UTF-8", "u1,Ren\ufffd,Paris,d1,2024-01-01 10:00:00,70"),
+    ]
+    assert rows(spark, "raw.quarantine", "dataset", "source_file", "line_number", "reason", "raw_line") == sorted(expected)
+    assert rows(spark, "raw.vitals", "_source_file", "_source_line") == [
+        ("vitals.csv", 2), ("vitals.csv", len(bad_vitals) + 3), ("vitals_b.csv", 2), ("vitals_c.csv", 3),
+    ]
+    assert rows(spark, "raw.subscriptions", "user_id") == [("u1",)]
+
+    counts = {(f.dataset, f.file): (f.read, f.loaded, f.quarantined) for d_ in result.datasets for f in d_.files}
+    assert counts == {
+        ("subscriptions", "subscriptions.csv"): (len(bad_subs) + 1, 1, len(bad_subs)),
+        ("vitals", "vitals.csv"): (len(bad_vitals) + 2, 2, len(bad_vitals)),
+        ("vitals", "vitals_b.csv"): (2, 1, 1),
+        ("vitals", "vitals_c.csv"): (2, 1, 1),
+    }
+    assert all(f.balanced for d_ in result.datasets for f in d_.files)
+    report = "\n".join(loader.format_report(result))
+    assert "vitals_b.csv" in report and f"read {result.read} = loaded {result.loaded} + quarantined {result.quarantined}" in report
+
+
+def test_line_numbers_are_exact_across_many_blocks(spark, tmp_path):
+    """Small splits: files cut into many blocks, several blocks per partition."""
+    d = tmp_path / "in"
+    big = [f"u{i},Name {i},City,d{i},2024-01-01 10:00:00,{i}" for i in range(2, 402)]  # line i holds i
+    big[100] = "u102,broken"  # line 102
+    big[250] = ""  # line 252
+    write(d / "vitals_big.csv", [VITALS_HEADER, *big])
+    write(d / "vitals_s1.csv", [VITALS_HEADER, "u2,A,B,d2,2024-01-02 10:00:00,2"])
+    write(d / "vitals_s2.csv", [VITALS_HEADER, "u2,A,B,d2,2024-01-02 10:00:00,2", "u3,A,B,d3,2024-01-02 10:00:00,3"])
+    write(d / "subscriptions.csv", [SUBS_HEADER, *(f"u{i},Basic,2024-01-01" for i in range(300))])
+
+    keys = ("spark.sql.files.maxPartitionBytes", "spark.sql.files.openCostInBytes")
+    saved = {k: spark.conf.get(k) for k in keys}
+    spark.conf.set(keys[0], "512")
+    spark.conf.set(keys[1], "1")
+    try:
+        files = contract.VITALS.files(d)
+        numbered, blocks = loader.number_lines(spark, files)
+        assert len(blocks) > 30
+        partitions = [b.partition for b in blocks]
+        assert len(set(partitions)) > 1 and len(set(partitions)) < len(partitions)  # packed
+        got = sorted((r["_source_file"], r["_source_line"], r["value"]) for r in numbered.collect())
+        want = sorted(
+            (p.name, i + 1, line) for p in files for i, line in enumerate(p.read_text("utf-8").split("\n")[:-1])
+        )
+        assert got == want
+        assert loader.lines_read(blocks) == {"vitals_big.csv": 400, "vitals_s1.csv": 1, "vitals_s2.csv": 2}
+
+        result = loader.load_raw(spark, d)
+    finally:
+        for k, v in saved.items():
+            spark.conf.set(k, v)
+
+    mismatched = spark.table("raw.vitals").where("_source_file = 'vitals_big.csv' AND heart_rate != _source_line")
+    assert mismatched.count() == 0
+    assert rows(spark, "raw.quarantine", "source_file", "line_number", "reason") == [
+        ("vitals_big.csv", 102, "wrong field count: 2, expected 6"),
+        ("vitals_big.csv", 252, "blank line"),
+    ]
+    assert rows(spark, "raw.subscriptions", "_source_line") == [(i,) for i in range(2, 302)]
+    assert result["vitals"].file("vitals_big.csv").loaded == 398
+    assert result["vitals"].read == 403 and result["subscriptions"].read == 300
+
+
+# --------------------------------------------------------------------------
+# Idempotence, history, replacement
+# --------------------------------------------------------------------------
+
+
+def test_reloading_the_same_dir_duplicates_nothing(spark, tmp_path):
+    d = landing(
+        tmp_path / "in",
+        {"vitals.csv": ["u1,A,B,d1,2024-01-01 10:00:00,70", "u1,A,B,d1,2024-01-02 10:00:00,71", "bad"]},
+        ["u1,Basic,2024-01-01", "u2,Nope,2024-01-01"],
+    )
+    first = loader.load_raw(spark, d)
+    def state():
+        return {t: rows(spark, t, *[c for c in spark.table(t).columns if "loaded_at" not in c]) for t in TABLES}
+
+    before = state()
+    second = loader.load_raw(spark, d)
+    assert state() == before
+    assert first.datasets == second.datasets
+    assert spark.table("raw.vitals").count() == 2
+    assert spark.table("raw.quarantine").count() == 2
+    # Every row is from the second load now.
+    assert set(rows(spark, "raw.vitals", f"date_format(_loaded_at, '{TS_FORMAT}')")) == {(loaded_at(second),)}
+    assert first.loaded_at < second.loaded_at
+
+
+def test_a_second_dir_with_another_day_adds_to_the_history(spark, tmp_path):
+    day1 = landing(tmp_path / "d1", {"vitals_2024-01-01.csv": ["u1,A,B,d1,2024-01-01 10:00:00,70", "x"]})
+    day2 = landing(
+        tmp_path / "d2",
+        {"vitals_2024-01-02.csv": ["u1,A,B,d1,2024-01-02 10:00:00,75", "u2,C,D,d2,2024-01-02 11:00:00,80", "y"]},
+        ["u1,Premium,2024-01-02"],
+    )
+    loader.load_raw(spark, day1)
+    result = loader.load_raw(spark, day2)
+    assert rows(spark, "raw.vitals", "_source_file", "heart_rate", "reading_date") == [
+        ("vitals_2024-01-01.csv", 70, dt.date(2024, 1, 1)),
+        ("vitals_2024-01-02.csv", 75, dt.date(2024, 1, 2)),
+        ("vitals_2024-01-02.csv", 80, dt.date(2024, 1, 2)),
+    ]
+    assert rows(spark, "raw.quarantine", "source_file", "raw_line") == [
+        ("vitals_2024-01-01.csv", "x"), ("vitals_2024-01-02.csv", "y"),
+    ]
+    # subscriptions.csv is one file name: the newer one replaces it.
+    assert rows(spark, "raw.subscriptions", "user_id", "subscription_type") == [("u1", "Premium")]
+    assert result["vitals"].read == 3  # this load only
+    assert snapshot(spark)["partitions"] == ["reading_date=2024-01-01", "reading_date=2024-01-02"]
+
+
+def test_reloading_a_changed_file_replaces_its_rows_only(spark, tmp_path):
+    first = landing(
+        tmp_path / "d1",
+        {
+            "vitals_a.csv": ["ua,A,B,d1,2024-01-01 10:00:00,1", "ua,A,B,d1,2024-01-02 10:00:00,2", "bad a"],
+            "vitals_b.csv": ["ub,A,B,d1,2024-01-02 10:00:00,3", "bad b"],
+        },
+    )
+    loader.load_raw(spark, first)
+    assert snapshot(spark)["partitions"] == ["reading_date=2024-01-01", "reading_date=2024-01-02"]
+    changed = landing(
+        tmp_path / "d2",
+        {"vitals_a.csv": ["ua,A,B,d1,2024-01-03 10:00:00,4", "ua,A,B,d1,2024-01-02 12:00:00,5"]},
+    )
+    loader.load_raw(spark, changed)
+    assert rows(spark, "raw.vitals", "_source_file", "heart_rate", "reading_date") == [
+        ("vitals_a.csv", 4, dt.date(2024, 1, 3)),
+        ("vitals_a.csv", 5, dt.date(2024, 1, 2)),
+        ("vitals_b.csv", 3, dt.date(2024, 1, 2)),
+    ]
+    assert rows(spark, "raw.quarantine", "source_file", "raw_line") == [("vitals_b.csv", "bad b")]
+    # 2024-01-01 only held rows of the old vitals_a.csv: the partition is gone.
+    assert snapshot(spark)["partitions"] == ["reading_date=2024-01-02", "reading_date=2024-01-03"]
+
+
+# --------------------------------------------------------------------------
+# Failures leave the previous state intact
+# --------------------------------------------------------------------------
+
+
+def _two_loads(tmp_path: Path) -> tuple[Path, Path]:
+    first = landing(
+        tmp_path / "d1",
+        {
+            "vitals_a.csv": ["ua,A,B,d1,2024-01-01 10:00:00,1", "bad a"],
+            "vitals_b.csv": ["ub,A,B,d1,2024-01-02 10:00:00,2"],
+        },
+        ["u1,Basic,2024-01-01", "u2,Bad,2024-01-01"],
+    )
+    second = landing(
+        tmp_path / "d2",
+        {
+            "vitals_a.csv": ["ua,A,B,d1,2024-01-03 10:00:00,3"],  # empties 2024-01-01
+            "vitals_c.csv": ["uc,A,B,d1,2024-01-02 10:00:00,4", "bad c"],
+        },
+        ["u1,VIP,2024-01-01"],
+    )
+    return first, second
+
+
+def test_a_failed_publish_restores_the_previous_tables(spark, tmp_path, monkeypatch):
+    first, second = _two_loads(tmp_path)
+    loader.load_raw(spark, first)
+    before = snapshot(spark)
+
+    real = loader._publish_step
+    published = []
+
+    def failing(spark_, step):
+        if step.target == "raw.vitals":  # the last step, after the others
+            real(spark_, step)  # even after it has run (e.g. a late failure)
+            raise RuntimeError("disk full")
+        published.append(step.target)
+        real(spark_, step)
+
+    monkeypatch.setattr(loader, "_publish_step", failing)
+    with pytest.raises(RuntimeError, match="disk full"):
+        loader.load_raw(spark, second)
+    assert published == ["raw.subscriptions", "raw.quarantine"]
+    assert snapshot(spark) == before
+    assert staging_tables(spark) == []
+
+    monkeypatch.undo()
+    loader.load_raw(spark, second)
+    assert rows(spark, "raw.vitals", "_source_file", "heart_rate") == [
+        ("vitals_a.csv", 3), ("vitals_b.csv", 2), ("vitals_c.csv", 4),
+    ]
+    assert rows(spark, "raw.subscriptions", "user_id", "subscription_type") == [("u1", "VIP")]
+    assert rows(spark, "raw.quarantine", "source_file", "raw_line") == [("vitals_c.csv", "bad c")]
+    assert snapshot(spark)["partitions"] == ["reading_date=2024-01-02", "reading_date=2024-01-03"]
+
+
+def test_a_reconciliation_failure_publishes_nothing(spark, tmp_path, monkeypatch, capsys):
+    first, second = _two_loads(tmp_path)
+    loader.load_raw(spark, first)
+    before = snapshot(spark)
+
+    real = loader.lines_read
+    monkeypatch.setattr(
+        loader, "lines_read", lambda blocks: {k: v + 1 for k, v in real(blocks).items()}
+    )
+    with pytest.raises(loader.ReconciliationError, match=r"vitals/vitals_c.csv: read 3 != loaded 1 \+ quarantined 1"):
+        loader.load_raw(spark, second)
+    assert snapshot(spark) == before
+    assert staging_tables(spark) == []
+
+    # Through the CLI (in-process: it reuses this session): exit 1, one line.
+    import load_raw
+
+    capsys.readouterr()
+    assert load_raw.main(["--input", str(second)]) == 1
+    out = capsys.readouterr()
+    assert out.err.count("\n") == 1 and out.err.startswith("load_raw: error: reconciliation failed")
+    assert snapshot(spark) == before
+
+    monkeypatch.undo()
+    assert load_raw.main(["--input", str(second), "--quiet"]) == 0
+    assert capsys.readouterr().out == ""
+    assert load_raw.main(["--input", str(second)]) == 0
+    out = capsys.readouterr().out
+    assert "vitals_c.csv" in out and "reconciled: read 4 = loaded 3 + quarantined 1" in out
+
+
+# --------------------------------------------------------------------------
+# Pre-flight: plain Python, before Spark
+# --------------------------------------------------------------------------
+
+
+def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, SANTEFLUX_DATA_DIR=str(tmp_path / "untouched-data"))
+    return subprocess.run(
+        [sys.executable, str(CLI), *args], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+
+
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("no-dir", r"input directory .*/nowhere does not exist"),
+        ("no-vitals", r"no vitals file in .* \(expected vitals.csv or vitals\*.csv\)"),
+        ("no-subs", r"no subscriptions file in .* \(expected subscriptions.csv\)"),
+        (
+            "bad-header",
+            r"vitals_2.csv: header does not match the vitals contract: "
+            r"expected 'user_id,full_name,city,device_id,reading_ts,heart_rate', "
+            r"found 'user_id,full_name,city,device_id,reading_ts'",
+        ),
+        ("empty-file", r"vitals.csv: header does not match the vitals contract: expected '.*', found ''"),
+    ],
+)
+def test_preflight_errors_exit_2_with_one_line_before_spark(tmp_path, case, expected):
+    d = tmp_path / "in"
+    if case != "no-dir":
+        landing(d, {"vitals.csv": ["u1,A,B,d1,2024-01-01 10:00:00,70"]})
+    if case == "no-vitals":
+        (d / "vitals.csv").unlink()
+    elif case == "no-subs":
+        (d / "subscriptions.csv").unlink()
+    elif case == "bad-header":
+        write(d / "vitals_2.csv", ["user_id,full_name,city,device_id,reading_ts", "u1,A,B,d1,2024-01-01 10:00:00"])
+    elif case == "empty-file":
+        (d / "vitals.csv").write_bytes(b"")
+    target = tmp_path / "nowhere" if case == "no-dir" else d
+    started = time.monotonic()
+    proc = run_cli(tmp_path, "--input", str(target))
+    assert time.monotonic() - started < 20  # no JVM was started
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("load_raw: error: ")
+    import re
+
+    assert re.search(expected, lines[0]), lines[0]
+    assert not (tmp_path / "untouched-data").exists()
+
+
+def test_preflight_accepts_bom_and_crlf_and_lists_files(tmp_path):
+    d = tmp_path / "in"
+    write(d / "subscriptions.csv", [SUBS_HEADER, "u1,Basic,2024-01-01"], bom=True, eol="\r\n")
+    write(d / "vitals.csv", [VITALS_HEADER], eol="\r")
+    write(d / "vitals_2024-01-02.csv", [VITALS_HEADER, "x"])
+    (d / "notes.txt").write_text("ignored")
+    plan = loader.preflight(d)
+    assert plan.names("vitals") == ["vitals.csv", "vitals_2024-01-02.csv"]
+    assert plan.names("subscriptions") == ["subscriptions.csv"]
+    write(d / "vitals_3.csv", [VITALS_HEADER.upper()])
+    with pytest.raises(loader.UserError, match="vitals_3.csv: header does not match"):
+        loader.preflight(d)
+
+
+def test_cli_help_explains_every_flag(tmp_path):
+    proc = run_cli(tmp_path, "--help")
+    assert proc.returncode == 0
+    for word in ("--input", "--quiet", "raw.quarantine", VITALS_HEADER, "exit codes"):
+        assert word in proc.stdout
+    usage = run_cli(tmp_path)
+    assert usage.returncode == 2 and "--input" in usage.stderr
