@@ -112,5 +112,4 @@ def get_spark():  # -> pyspark.sql.SparkSession (imported lazily: slow import)
 
 def table_exists(spark, table: str) -> bool:
     """True when `schema.table` exists in the metastore."""
-    schema, name = table.split(".", 1)
-    return bool(spark.catalog.tableExists(name, schema))
+    return bool(spark.catalog.tableExists(table))
