@@ -34,9 +34,9 @@ def landing(test_root: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def built(spark, landing: Path):
-    from sflux.loader import load_directory
+    from sflux.loader import load_raw
 
-    load_directory(spark, landing, quiet=True)
+    load_raw(spark, landing)
     result = run_dbt(["build"])
     failures = [r.node.unique_id for r in result.result.results if r.status not in ("success", "pass")]
     assert result.success, f"dbt build failed: {failures}"
@@ -122,8 +122,10 @@ def test_current_subscription_is_latest_plan(spark, built, landing: Path, pseudo
 def test_subscription_join_is_broadcast(spark, built):
     plan = "\n".join(r[0] for r in spark.sql(
         "explain formatted select * from anonymized.int_readings_joined_to_subscriptions").collect())
-    assert "BroadcastHashJoin" in plan
-    assert "SortMergeJoin" not in plan
+    # The inner join is the subscription join (the frozen-window filter is an
+    # anti join between two large sides and may legitimately shuffle).
+    assert "BroadcastHashJoin Inner" in plan
+    assert "SortMergeJoin Inner" not in plan and "ShuffledHashJoin Inner" not in plan
 
 
 def test_no_raw_identifier_outside_raw(spark, built, landing: Path):
@@ -202,4 +204,6 @@ def test_build_without_key_fails_before_any_model(test_root: Path):
     assert proc.returncode != 0
     assert "DBT_ENV_SECRET_PSEUDONYM_KEY is not set" in output
     assert "OK created" not in output
-    assert not (test_root / "no-key-data" / "warehouse" / "anonymized.db").exists()
+    # dbt creates the (empty) schemas before hooks run; no table may exist.
+    warehouse = test_root / "no-key-data" / "warehouse"
+    assert [p for p in warehouse.glob("*.db/*")] == []
