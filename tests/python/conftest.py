@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -54,3 +56,43 @@ def spark():
     session = get_spark()
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_test_root():
+    yield
+    if not os.environ.get("SANTEFLUX_KEEP_TEST_DIR"):
+        shutil.rmtree(TEST_ROOT, ignore_errors=True)
+
+
+# Small data with every kind of fault, built once per pytest session and shared
+# by the end-to-end, report and dashboard tests.
+GENERATOR_ARGS = [
+    "--users", "60", "--days", "2", "--cities", "4", "--seed", "11",
+    "--frozen-rate", "0.3", "--null-rate", "0.01", "--out-of-range-rate", "0.01",
+    "--duplicate-rate", "0.01", "--quiet",
+]
+
+
+@pytest.fixture(scope="session")
+def landing(test_root: Path) -> Path:
+    out = test_root / "landing-e2e"
+    subprocess.run(
+        [sys.executable, str(SCRIPTS / "generate_data.py"), "--out", str(out), *GENERATOR_ARGS],
+        check=True,
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def built(spark, landing: Path):
+    """Generated data loaded into raw and `dbt build` run in-process
+    (seeds, models, data tests and unit tests)."""
+    from dbt_helpers import run_dbt
+    from sflux.loader import load_raw
+
+    load_raw(spark, landing)
+    result = run_dbt(["build"])
+    failures = [r.node.unique_id for r in result.result.results if r.status not in ("success", "pass")]
+    assert result.success, f"dbt build failed: {failures}"
+    return result

@@ -15,34 +15,6 @@ import pytest
 from dbt_helpers import REPO_ROOT, run_dbt
 from reference_pipeline import Reference, compute, pseudonym, read_rows
 
-GENERATOR_ARGS = [
-    "--users", "60", "--days", "2", "--cities", "4", "--seed", "11",
-    "--frozen-rate", "0.3", "--null-rate", "0.01", "--out-of-range-rate", "0.01",
-    "--duplicate-rate", "0.01", "--quiet",
-]
-
-
-@pytest.fixture(scope="session")
-def landing(test_root: Path) -> Path:
-    out = test_root / "landing-e2e"
-    subprocess.run(
-        [sys.executable, str(REPO_ROOT / "scripts" / "generate_data.py"), "--out", str(out), *GENERATOR_ARGS],
-        check=True,
-    )
-    return out
-
-
-@pytest.fixture(scope="session")
-def built(spark, landing: Path):
-    from sflux.loader import load_raw
-
-    load_raw(spark, landing)
-    result = run_dbt(["build"])
-    failures = [r.node.unique_id for r in result.result.results if r.status not in ("success", "pass")]
-    assert result.success, f"dbt build failed: {failures}"
-    return result
-
-
 @pytest.fixture(scope="session")
 def reference(landing: Path) -> Reference:
     return compute(landing)
