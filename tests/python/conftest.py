@@ -96,3 +96,9 @@ def built(spark, landing: Path):
     failures = [r.node.unique_id for r in result.result.results if r.status not in ("success", "pass")]
     assert result.success, f"dbt build failed: {failures}"
     return result
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that change the shared warehouse run after every test that
+    compares it with the landing files."""
+    items.sort(key=lambda item: item.get_closest_marker("mutates_warehouse") is not None)

@@ -19,16 +19,19 @@ collapse_duplicates as (
 
     -- Duplicates are identical readings delivered twice; min() only makes the
     -- choice of descriptive columns deterministic should they ever differ.
+    -- reading_date is a function of reading_at; grouping by it lets a date
+    -- filter from an incremental model reach the partitioned table below.
     select
         user_pseudonym_id,
         reading_at,
         heart_rate_bpm,
+        reading_date,
         min(device_pseudonym_id) as device_pseudonym_id,
         min(city) as city,
-        min(reading_date) as reading_date,
+        max(landed_at) as landed_at,
         count(*) as n_copies
     from plausible
-    group by user_pseudonym_id, reading_at, heart_rate_bpm
+    group by user_pseudonym_id, reading_at, heart_rate_bpm, reading_date
 
 ),
 
@@ -43,7 +46,8 @@ final as (
         {{ tumbling_window_start('reading_at', var('frozen_window_minutes')) }}
             as window_start_at,
         heart_rate_bpm,
-        n_copies
+        n_copies,
+        landed_at
     from collapse_duplicates
 
 )

@@ -1,10 +1,22 @@
 -- Plausible, de-duplicated readings outside frozen windows: every reading of
 -- a frozen window is excluded, not just the repeated ones.
+-- Materialized incrementally by reading_date: this is where the expensive
+-- per-reading work (dedupe, windowing) is kept, so a new day costs one day.
+{%- set dates = reading_dates_to_process(ref('stg_wearables__vitals'), 'landed_at') %}
+
 with
 
 readings as (
 
     select * from {{ ref('int_readings_deduplicated') }}
+    {{ reading_date_filter(dates) }}
+
+),
+
+windows as (
+
+    select * from {{ ref('int_sensor_windows_frozen_flagged') }}
+    {{ reading_date_filter(dates) }}
 
 ),
 
@@ -13,7 +25,7 @@ frozen_windows as (
     select
         user_pseudonym_id,
         window_start_at
-    from {{ ref('int_sensor_windows_frozen_flagged') }}
+    from windows
     where is_frozen
 
 ),

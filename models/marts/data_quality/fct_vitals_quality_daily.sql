@@ -2,28 +2,9 @@
 -- drop reasons + readings out. A quality regression shows up here first.
 with
 
-vitals as (
+quality_counts as (
 
-    select * from {{ ref('stg_wearables__vitals') }}
-
-),
-
-deduplicated as (
-
-    select * from {{ ref('int_readings_deduplicated') }}
-
-),
-
-frozen_windows as (
-
-    select * from {{ ref('int_sensor_windows_frozen_flagged') }}
-    where is_frozen
-
-),
-
-validated as (
-
-    select * from {{ ref('int_readings_validated') }}
+    select * from {{ ref('int_vitals_quality_counted') }}
 
 ),
 
@@ -33,54 +14,10 @@ subscribed as (
 
 ),
 
-landed_counts as (
-
-    select
-        reading_date,
-        count(*) as readings_in,
-        count_if(quality_flag = 'null_heart_rate') as dropped_null_heart_rate,
-        count_if(quality_flag = 'out_of_range') as dropped_out_of_range
-    from vitals
-    group by reading_date
-
-),
-
-duplicate_counts as (
-
-    select
-        reading_date,
-        sum(n_copies - 1) as dropped_duplicate
-    from deduplicated
-    group by reading_date
-
-),
-
-frozen_counts as (
-
-    select
-        deduplicated.reading_date,
-        count(*) as dropped_frozen
-    from deduplicated
-    inner join frozen_windows
-        on
-            deduplicated.user_pseudonym_id = frozen_windows.user_pseudonym_id
-            and deduplicated.window_start_at = frozen_windows.window_start_at
-    group by deduplicated.reading_date
-
-),
-
-validated_counts as (
-
-    select
-        reading_date,
-        count(*) as readings_validated
-    from validated
-    group by reading_date
-
-),
-
 subscribed_counts as (
 
+    -- Recomputed in full on every build: who has a subscription can change
+    -- for any past date.
     select
         reading_date,
         count(*) as readings_out
@@ -92,24 +29,18 @@ subscribed_counts as (
 final as (
 
     select
-        landed_counts.reading_date,
-        landed_counts.readings_in,
-        landed_counts.dropped_null_heart_rate,
-        landed_counts.dropped_out_of_range,
-        coalesce(duplicate_counts.dropped_duplicate, 0) as dropped_duplicate,
-        coalesce(frozen_counts.dropped_frozen, 0) as dropped_frozen,
-        coalesce(validated_counts.readings_validated, 0)
+        quality_counts.reading_date,
+        quality_counts.readings_in,
+        quality_counts.dropped_null_heart_rate,
+        quality_counts.dropped_out_of_range,
+        quality_counts.dropped_duplicate,
+        quality_counts.dropped_frozen,
+        quality_counts.readings_validated
         - coalesce(subscribed_counts.readings_out, 0) as dropped_no_subscription,
         coalesce(subscribed_counts.readings_out, 0) as readings_out
-    from landed_counts
-    left join duplicate_counts
-        on landed_counts.reading_date = duplicate_counts.reading_date
-    left join frozen_counts
-        on landed_counts.reading_date = frozen_counts.reading_date
-    left join validated_counts
-        on landed_counts.reading_date = validated_counts.reading_date
+    from quality_counts
     left join subscribed_counts
-        on landed_counts.reading_date = subscribed_counts.reading_date
+        on quality_counts.reading_date = subscribed_counts.reading_date
 
 )
 

@@ -1,10 +1,15 @@
 -- Pseudonymization happens here: the raw user and device ids are replaced by
 -- keyed HMAC pseudonyms and never leave this model.
+-- Incremental by reading_date: only dates with newly landed rows (or within
+-- the lookback) are pseudonymized again.
+{%- set dates = reading_dates_to_process(source('wearables', 'vitals'), '_loaded_at') %}
+
 with
 
 source as (
 
     select * from {{ source('wearables', 'vitals') }}
+    {{ reading_date_filter(dates) }}
 
 ),
 
@@ -32,7 +37,8 @@ renamed as (
 
         -- timestamps
         reading_ts as reading_at,
-        reading_date
+        reading_date,
+        _loaded_at as landed_at
 
     from source
 
