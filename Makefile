@@ -26,7 +26,7 @@ DEMO_ARGS ?= --users 250 --days 7 --seed 42
 TEST_DIR := .santeflux/test
 TEST_ENV = SANTEFLUX_DATA_DIR=$(CURDIR)/$(TEST_DIR)/data DBT_TARGET_PATH=$(CURDIR)/$(TEST_DIR)/target DBT_LOG_PATH=$(CURDIR)/$(TEST_DIR)/logs
 
-.PHONY: help setup check-java key demo generate load build docs matrix report test test-build lint pytest clean lock
+.PHONY: help setup check-java key demo generate load build docs matrix report test test-build test-thrift lint pytest clean lock cluster-start cluster-build cluster-stop
 
 help:
 	@echo "make demo   generate data, load raw, dbt build + docs, print the City Stress Matrix"
@@ -106,6 +106,26 @@ lint:
 # -rs prints skip reasons (e.g. no Chromium for the browser test).
 pytest:
 	$(PY) -m pytest -rs tests/python
+
+# The distributed path alone: a local standalone cluster + Thrift server on
+# free ports, dbt build on the `thrift` target, result compared with the
+# embedded build (tests/python/test_thrift.py). `make test` runs it too, inside
+# `pytest`; SANTEFLUX_SKIP_THRIFT=1 skips it.
+test-thrift: check-java
+	$(PY) -m pytest -rs tests/python/test_thrift.py
+
+# ---- a local standalone cluster + Thrift server (README: Running on a cluster)
+CLUSTER_DIR := $(CURDIR)/.santeflux/cluster
+# Load first: the Thrift server then owns the Derby metastore.
+cluster-start: check-java key
+	SANTEFLUX_DATA_DIR=$(CLUSTER_DIR) $(PY) scripts/load_raw.py --input $(DEMO_DATA)
+	@$(WITH_KEY) $(PY) scripts/spark_cluster.py start --data-dir $(CLUSTER_DIR)
+
+cluster-build: key
+	@SANTEFLUX_TARGET=thrift $(WITH_KEY) $(DBT) build
+
+cluster-stop: setup
+	$(PY) scripts/spark_cluster.py stop --data-dir $(CLUSTER_DIR)
 
 clean:
 	rm -rf target logs .santeflux data reports

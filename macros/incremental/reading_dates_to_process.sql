@@ -4,8 +4,8 @@
 
     A date is rebuilt when `upstream` holds a row for it that landed after
     the newest row this model has seen (late-arriving or reloaded data, at
-    any age), or when it lies within `vitals_lookback_days` of the newest
-    date already built (a safety net for corrections that keep their old
+    any age), or when it is one of the last `vitals_lookback_days` dates
+    already built (a safety net for corrections that keep their old
     landing time). Everything else keeps its partition.
 
     Arguments:
@@ -30,7 +30,7 @@
         cross join built
         where
             upstream.{{ upstream_landed_at }} > coalesce(built.watermark, timestamp'1900-01-01 00:00:00')
-            or upstream.reading_date >= date_sub(built.last_date, {{ var('vitals_lookback_days') | int }})
+            or upstream.reading_date > date_sub(built.last_date, {{ var('vitals_lookback_days') | int }})
         order by 1
     {% endset %}
     {% set dates = run_query(query).columns[0].values() | list %}

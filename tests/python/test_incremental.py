@@ -28,7 +28,10 @@ COMPARED = [
 
 
 def _snapshot(spark) -> dict[str, list[tuple]]:
-    return {table: sorted(tuple(row) for row in spark.table(table).collect()) for table in COMPARED}
+    def order(row: tuple) -> tuple:
+        return tuple((value is None, str(value)) for value in row)
+
+    return {table: sorted((tuple(r) for r in spark.table(table).collect()), key=order) for table in COMPARED}
 
 
 def _partition_mtimes(test_root: Path, table_dir: str, date: str) -> dict[str, float]:
