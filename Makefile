@@ -26,7 +26,7 @@ DEMO_ARGS ?= --users 250 --days 7 --seed 42
 TEST_DIR := .santeflux/test
 TEST_ENV = SANTEFLUX_DATA_DIR=$(CURDIR)/$(TEST_DIR)/data DBT_TARGET_PATH=$(CURDIR)/$(TEST_DIR)/target DBT_LOG_PATH=$(CURDIR)/$(TEST_DIR)/logs
 
-.PHONY: help setup check-java key demo generate load build docs matrix report test test-build test-thrift lint pytest clean lock cluster-start cluster-build cluster-stop
+.PHONY: help setup check-java key demo generate load build docs matrix report test test-build test-thrift lint pytest bench clean lock cluster-start cluster-build cluster-stop
 
 help:
 	@echo "make demo   generate data, load raw, dbt build + docs, print the City Stress Matrix"
@@ -113,6 +113,12 @@ pytest:
 # `pytest`; SANTEFLUX_SKIP_THRIFT=1 skips it.
 test-thrift: check-java
 	$(PY) -m pytest -rs tests/python/test_thrift.py
+
+# Not part of `make test`: minutes to an hour depending on sizes. Override
+# with e.g. `make bench BENCH_ARGS="--sizes 1000000,5000000"`.
+BENCH_ARGS ?=
+bench: check-java
+	$(PY) scripts/benchmark.py $(BENCH_ARGS)
 
 # ---- a local standalone cluster + Thrift server (README: Running on a cluster)
 CLUSTER_DIR := $(CURDIR)/.santeflux/cluster
