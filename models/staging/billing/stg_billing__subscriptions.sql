@@ -1,29 +1,19 @@
--- One current subscription per user. Pseudonymization happens here: the raw
--- user id never leaves this model.
+-- One current subscription per consenting member. Pseudonymization happens
+-- here, as declared in _billing__sources.yml: the raw user id never leaves
+-- this model.
 with
 
 source as (
 
     select * from {{ source('billing', 'subscriptions') }}
+    where {{ has_analytics_consent('user_id') }}
 
 ),
 
 renamed as (
 
     select
-        -- ids
-        {{ pseudonymize('user_id') }} as user_pseudonym_id,
-
-        -- plan
-        subscription_type,
-
-        -- dates
-        start_date,
-
-        -- lineage
-        _source_file as source_file,
-        _source_line as source_line
-
+        {{ apply_privacy_policies('billing', 'subscriptions') }}
     from source
 
 ),

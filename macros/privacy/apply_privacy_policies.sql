@@ -1,0 +1,66 @@
+{#-
+    The select list that carries a raw source table into the anonymized zone,
+    built from each column's declared policy (`meta: {pii: ..., treatment: ...}`
+    in the source YAML): changing a policy is a YAML change, not a SQL edit.
+
+    Every column the raw table actually has must declare a treatment. One that
+    does not (a new column in a landing file, say) stops the build and is
+    named, so it can never reach the anonymized zone by default. When any
+    column is pseudonymized, a `pseudonym_key_version` column records which
+    key version produced the pseudonyms.
+
+    Arguments:
+      source_name, table_name: the dbt source table.
+      relation_alias: the alias under which the model selects from it.
+-#}
+{% macro apply_privacy_policies(source_name, table_name, relation_alias='source') %}
+    {%- if not execute -%}
+        {{ return('cast(null as string) as privacy_policies_resolved_at_run_time') }}
+    {%- endif -%}
+    {%- if 'sources' not in graph -%}
+        {{ exceptions.raise_compiler_error(
+            "apply_privacy_policies reads the policies from the dbt graph, which dbt unit tests do not provide:"
+            ~ " give the unit test `overrides: {macros: {apply_privacy_policies: '<select list>'}}`.") }}
+    {%- endif -%}
+    {%- set nodes = graph.sources.values()
+        | selectattr('source_name', 'equalto', source_name)
+        | selectattr('name', 'equalto', table_name) | list -%}
+    {%- if nodes | length != 1 -%}
+        {{ exceptions.raise_compiler_error("apply_privacy_policies: no source '" ~ source_name ~ "." ~ table_name ~ "'") }}
+    {%- endif -%}
+    {%- set declared = nodes[0].columns -%}
+    {%- set column_names = adapter.get_columns_in_relation(source(source_name, table_name))
+        | map(attribute='name') | list -%}
+    {%- if column_names | length == 0 -%}
+        {{ exceptions.raise_compiler_error(
+            "Raw table " ~ source(source_name, table_name) ~ " does not exist: load it first (make load).") }}
+    {%- endif -%}
+    {%- set select_list = [] -%}
+    {%- set undeclared = [] -%}
+    {%- set state = {'pseudonymized': false} -%}
+    {%- for column_name in column_names -%}
+        {%- set policy = privacy_policy_of(declared.get(column_name)) -%}
+        {%- if policy.treatment is none -%}
+            {%- do undeclared.append(source_name ~ '.' ~ table_name ~ '.' ~ column_name) -%}
+        {%- else -%}
+            {%- set expression = privacy_treatment(
+                policy, relation_alias ~ '.`' ~ column_name ~ '`', column_name) -%}
+            {%- if expression is not none -%}
+                {%- do select_list.append(expression) -%}
+            {%- endif -%}
+            {%- if policy.treatment == 'pseudonymize' -%}
+                {%- do state.update({'pseudonymized': true}) -%}
+            {%- endif -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if undeclared -%}
+        {{ exceptions.raise_compiler_error(
+            "Raw column(s) with no declared privacy policy: " ~ undeclared | join(', ')
+            ~ ". Declare `meta: {pii: ..., treatment: ...}` for each in the source YAML"
+            ~ " (scripts/detect_pii.py proposes one); undeclared columns never reach the anonymized zone.") }}
+    {%- endif -%}
+    {%- if state.pseudonymized -%}
+        {%- do select_list.append(var('pseudonym_key_version') | int ~ ' as pseudonym_key_version') -%}
+    {%- endif -%}
+    {{ return(select_list | join(',\n        ')) }}
+{% endmacro %}
