@@ -98,6 +98,8 @@ test-build:
 	$(PY) scripts/generate_data.py --out $(TEST_DIR)/landing --users 40 --days 2 --seed 7 --quiet
 	$(TEST_ENV) $(PY) scripts/load_raw.py --input $(TEST_DIR)/landing
 	@$(TEST_ENV) DBT_ENV_SECRET_PSEUDONYM_KEY="$$($(PY) -c 'import secrets; print(secrets.token_hex(32))')" $(DBT) build
+	# Fails if a raw column holds detected PII and declares no policy.
+	$(TEST_ENV) $(PY) scripts/detect_pii.py --json $(TEST_DIR)/pii_findings.json
 
 # Runs after test-build: the dbt templater compiles against its warehouse.
 lint:

@@ -28,20 +28,20 @@ with
 tokenizable_values as (
 
     {%- for item in tokenized %}
-    select distinct
-        '{{ item.domain }}' as token_domain,
-        cast(`{{ item.column }}` as string) as token_value
-    from {{ item.relation }}
-    where `{{ item.column }}` is not null
-    {%- if not loop.last %}
-    union
-    {%- endif %}
+        select distinct
+            '{{ item.domain }}' as token_domain,
+            cast(`{{ item.column }}` as string) as token_value
+        from {{ item.relation }}
+        where `{{ item.column }}` is not null
+        {%- if not loop.last %}
+            union
+        {%- endif %}
     {%- endfor %}
     {%- if tokenized | length == 0 %}
-    select
-        cast(null as string) as token_domain,
-        cast(null as string) as token_value
-    where false
+        select
+            cast(null as string) as token_domain,
+            cast(null as string) as token_value
+        where false
     {%- endif %}
 
 ),
@@ -51,10 +51,10 @@ new_values as (
     select tokenizable_values.*
     from tokenizable_values
     {%- if is_incremental() %}
-    left anti join {{ this }} as vault
-        on
-            tokenizable_values.token_domain = vault.token_domain
-            and tokenizable_values.token_value = vault.token_value
+        left anti join {{ this }} as vault
+            on
+                tokenizable_values.token_domain = vault.token_domain
+                and tokenizable_values.token_value = vault.token_value
     {%- endif %}
 
 ),

@@ -45,6 +45,8 @@ import yaml
 from sflux import contract, paths
 
 KEY_ENV = "DBT_ENV_SECRET_PSEUDONYM_KEY"
+# Consent lives on the member profile; every variant filters on it like dbt.
+USERS_TABLE = f"{contract.RAW_SCHEMA}.users"
 # The key is read by the JVM from its own environment, as the dbt macro
 # pseudonym_key() does: it never appears in a plan, a log line or SQL text.
 KEY_SQL = f"reflect('java.lang.System', 'getenv', '{KEY_ENV}')"
@@ -146,6 +148,11 @@ def notebook_job(spark, workdir: str, use_python_udfs: bool = False) -> list[dic
     subscriptions = spark.table(contract.SUBSCRIPTIONS.table).select(
         "user_id", "subscription_type", "start_date", "_source_file", "_source_line")
 
+    # Only members who consented to analytics enter the anonymized zone.
+    consenting = spark.table(USERS_TABLE).where("consent_analytics").select("user_id")
+    vitals = vitals.join(F.broadcast(consenting), "user_id", "left_semi")
+    subscriptions = subscriptions.join(F.broadcast(consenting), "user_id", "left_semi")
+
     # Step 2: filter early (pushdown), then hash ids and mask names; the
     # original ids and names are dropped. Written out as the anonymized
     # dataset, as the notebook displays it (and as dbt's staging table is).
@@ -218,6 +225,7 @@ with plausible as (
            floor(unix_seconds(reading_ts) / {w}) as window_id
     from {contract.VITALS.table}
     where heart_rate between {r['heart_rate_min_bpm']} and {r['heart_rate_max_bpm']}
+      and user_id in (select user_id from {USERS_TABLE} where consent_analytics)
     -- one shuffle for both the dedupe and the window test below
     distribute by user_id, window_id
 ),
@@ -238,6 +246,7 @@ current_subscription as (
            max_by(subscription_type, struct(start_date, _source_file, _source_line))
                as subscription_type
     from {contract.SUBSCRIPTIONS.table}
+    where user_id in (select user_id from {USERS_TABLE} where consent_analytics)
     group by user_id
 ),
 cells as (

@@ -11,7 +11,9 @@
 -- One row per offending relation, column and offence.
 {{ config(tags=['privacy']) }}
 
-{%- set ignored_types = ['none', 'quasi_identifier', 'health_data', 'consent', 'mixed', 'date_of_birth'] -%}
+{%- set ignored_types = [
+    'none', 'quasi_identifier', 'health_data', 'consent', 'mixed', 'date_of_birth',
+] -%}
 {%- set raw_columns = [] -%}
 {%- set scanned = [] -%}
 {%- if execute -%}
@@ -36,8 +38,10 @@
     {%- for schema in schemas | sort -%}
         {%- set tables = run_query('show tables in `' ~ schema ~ '`') -%}
         {%- for table_row in tables.rows if not table_row[2] -%}
-            {%- set relation = api.Relation.create(schema=schema, identifier=table_row[1], type='table') -%}
-            {%- for column in adapter.get_columns_in_relation(relation) if column.dtype | lower == 'string' -%}
+            {%- set relation = api.Relation.create(
+                schema=schema, identifier=table_row[1], type='table') -%}
+            {%- for column in adapter.get_columns_in_relation(relation)
+                if column.dtype | lower == 'string' -%}
                 {%- do scanned.append({'relation': relation, 'column': column.name}) -%}
             {%- endfor -%}
         {%- endfor -%}
@@ -49,19 +53,19 @@ with
 raw_pii_values as (
 
     {%- for item in raw_columns %}
-    select distinct
-        cast(`{{ item.column }}` as string) as pii_value,
-        '{{ item.kind }}' as pii_kind
-    from {{ item.relation }}
-    where length(cast(`{{ item.column }}` as string)) >= 4
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
+        select distinct
+            cast(`{{ item.column }}` as string) as pii_value,
+            '{{ item.kind }}' as pii_kind
+        from {{ item.relation }}
+        where length(cast(`{{ item.column }}` as string)) >= 4
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
     {%- endfor %}
     {%- if raw_columns | length == 0 %}
-    select
-        cast(null as string) as pii_value,
-        cast(null as string) as pii_kind
+        select
+            cast(null as string) as pii_value,
+            cast(null as string) as pii_kind
     {%- endif %}
 
 ),
@@ -69,21 +73,21 @@ raw_pii_values as (
 scanned_values as (
 
     {%- for item in scanned %}
-    select
-        '{{ item.relation }}' as relation_name,
-        '{{ item.column }}' as column_name,
-        `{{ item.column }}` as scanned_value
-    from {{ item.relation }}
-    where `{{ item.column }}` is not null
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
+        select
+            '{{ item.relation }}' as relation_name,
+            '{{ item.column }}' as column_name,  -- noqa: RF04
+            cast(`{{ item.column }}` as string) as scanned_value
+        from {{ item.relation }}
+        where `{{ item.column }}` is not null
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
     {%- endfor %}
     {%- if scanned | length == 0 %}
-    select
-        cast(null as string) as relation_name,
-        cast(null as string) as column_name,
-        cast(null as string) as scanned_value
+        select
+            cast(null as string) as relation_name,
+            cast(null as string) as column_name,
+            cast(null as string) as scanned_value
     {%- endif %}
 
 ),
@@ -111,13 +115,16 @@ classify_patterns as (
         relation_name,
         column_name,
         case
-            when scanned_value rlike '[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}' then 'email pattern'
+            when scanned_value rlike '[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}'
+                then 'email pattern'
             when scanned_value rlike 'user_[0-9]{6,}' then 'raw user id pattern'
             when scanned_value rlike 'dev-[0-9a-f]{8}' then 'raw device id pattern'
             when scanned_value rlike '^([0-9]{1,3}\\.){3}[0-9]{1,3}$' then 'full IPv4 address'
-            when scanned_value rlike '^[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}$' then 'full IPv6 address'
+            when scanned_value rlike '^[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}$'
+                then 'full IPv6 address'
             when scanned_value rlike '^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$' then 'IBAN pattern'
-            when scanned_value rlike '^\\+?[0-9][0-9 ().-]{7,}[0-9]$' then 'phone or national id pattern'
+            when scanned_value rlike '^\\+?[0-9][0-9 ().-]{7,}[0-9]$'
+                then 'phone or national id pattern'
         end as offence
     from scanned_values
 

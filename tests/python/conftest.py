@@ -98,6 +98,13 @@ def built(spark, landing: Path):
     return result
 
 
+@pytest.fixture(scope="session")
+def consenting_users(spark, built) -> set[str]:
+    """Raw ids of the members with analytics consent, as loaded. Only they
+    may appear (pseudonymized) outside the raw zone."""
+    return {r[0] for r in spark.sql("select user_id from raw.users where consent_analytics").collect()}
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests that change the shared warehouse run after every test that
     compares it with the landing files."""

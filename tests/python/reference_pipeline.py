@@ -57,9 +57,13 @@ class Reference:
     matrix: dict[str, dict[str, float | None]] = field(default_factory=dict)
 
 
-def compute(landing: Path) -> Reference:
-    vitals = read_rows(sorted(landing.glob("vitals*.csv")))
-    tiers = current_subscriptions(read_rows([landing / "subscriptions.csv"]))
+def compute(landing: Path, consenting_users: set[str]) -> Reference:
+    """The reference for the members in `consenting_users` (members without
+    analytics consent never enter the anonymized zone)."""
+    vitals = [r for r in read_rows(sorted(landing.glob("vitals*.csv")))
+              if r["user_id"] in consenting_users]
+    tiers = current_subscriptions([r for r in read_rows([landing / "subscriptions.csv"])
+                                   if r["user_id"] in consenting_users])
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
 
     distinct: dict[tuple[str, str, int], str] = {}

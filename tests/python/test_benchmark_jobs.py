@@ -19,8 +19,8 @@ def _normalise(rows) -> dict[str, dict[str, float | None]]:
     return {r["city"]: {c: (None if r[c] is None else float(r[c])) for c in cols} for r in rows}
 
 
-def _reference_matrix(landing) -> dict[str, dict[str, float | None]]:
-    ref = reference.compute(landing)
+def _reference_matrix(landing, consenting_users) -> dict[str, dict[str, float | None]]:
+    ref = reference.compute(landing, consenting_users)
     return {city: {col: row.get(tier) for tier, col in bench_jobs.tier_columns()}
             for city, row in ref.matrix.items()}
 
@@ -41,19 +41,21 @@ def dbt_matrix(spark, built):
     return _normalise(row.asDict() for row in spark.table("analytics.city_stress_matrix").collect())
 
 
-def test_dataframe_job_matches_dbt_and_reference(spark, built, landing, dbt_matrix, tmp_path):
+def test_dataframe_job_matches_dbt_and_reference(spark, built, landing, dbt_matrix, tmp_path,
+                                                 consenting_users):
     matrix = _normalise(bench_jobs.notebook_job(spark, str(tmp_path), use_python_udfs=False))
     # The data must exercise suppression and real values, or the check is weak.
     values = [v for row in dbt_matrix.values() for v in row.values()]
     assert any(v is None for v in values) and any(v is not None for v in values)
     _assert_same(dbt_matrix, matrix)
-    _assert_same(_reference_matrix(landing), matrix)
+    _assert_same(_reference_matrix(landing, consenting_users), matrix)
 
 
-def test_sql_lower_bound_matches_dbt_and_reference(spark, built, landing, dbt_matrix):
+def test_sql_lower_bound_matches_dbt_and_reference(spark, built, landing, dbt_matrix,
+                                                  consenting_users):
     matrix = _normalise(bench_jobs.sql_job(spark))
     _assert_same(dbt_matrix, matrix)
-    _assert_same(_reference_matrix(landing), matrix)
+    _assert_same(_reference_matrix(landing, consenting_users), matrix)
 
 
 def test_python_functions_of_variant_c_match_the_native_ones(spark, pseudonym_key):

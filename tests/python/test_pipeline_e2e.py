@@ -16,8 +16,8 @@ from dbt_helpers import REPO_ROOT, run_dbt
 from reference_pipeline import Reference, compute, pseudonym, read_rows
 
 @pytest.fixture(scope="session")
-def reference(landing: Path) -> Reference:
-    return compute(landing)
+def reference(landing: Path, consenting_users: set[str]) -> Reference:
+    return compute(landing, consenting_users)
 
 
 def test_build_ran_unit_tests_and_data_tests(built):
@@ -71,21 +71,25 @@ def test_quality_report_matches_independent_computation(spark, built, reference:
                 assert actual == expected.get(column, 0), (date, column)
 
 
-def test_pseudonyms_are_hmac_of_the_raw_ids_with_the_real_key(spark, built, landing: Path, pseudonym_key: str):
-    vitals_ids = {r["user_id"] for r in read_rows(sorted(landing.glob("vitals*.csv")))}
+def test_pseudonyms_are_hmac_of_the_raw_ids_with_the_real_key(
+        spark, built, landing: Path, pseudonym_key: str, consenting_users: set[str]):
+    vitals_ids = {r["user_id"] for r in read_rows(sorted(landing.glob("vitals*.csv")))} & consenting_users
+    assert vitals_ids, "some consenting members must have readings"
     stored = {r[0] for r in spark.sql("select distinct user_pseudonym_id from anonymized.stg_wearables__vitals").collect()}
     assert stored == {pseudonym(pseudonym_key, uid) for uid in vitals_ids}
     # Same key, same person, same pseudonym in subscriptions.
-    sub_rows = read_rows([landing / "subscriptions.csv"])
+    sub_rows = [r for r in read_rows([landing / "subscriptions.csv"]) if r["user_id"] in consenting_users]
     subs = {r[0] for r in spark.sql("select user_pseudonym_id from anonymized.stg_billing__subscriptions").collect()}
     assert subs == {pseudonym(pseudonym_key, r["user_id"]) for r in sub_rows}
     assert subs & stored, "vitals and subscriptions pseudonyms must join"
 
 
-def test_current_subscription_is_latest_plan(spark, built, landing: Path, pseudonym_key: str):
+def test_current_subscription_is_latest_plan(
+        spark, built, landing: Path, pseudonym_key: str, consenting_users: set[str]):
     from reference_pipeline import current_subscriptions
 
-    expected = {pseudonym(pseudonym_key, u): t for u, t in current_subscriptions(read_rows([landing / "subscriptions.csv"])).items()}
+    rows = [r for r in read_rows([landing / "subscriptions.csv"]) if r["user_id"] in consenting_users]
+    expected = {pseudonym(pseudonym_key, u): t for u, t in current_subscriptions(rows).items()}
     actual = {r[0]: r[1] for r in spark.sql(
         "select user_pseudonym_id, subscription_type from anonymized.stg_billing__subscriptions").collect()}
     assert actual == expected

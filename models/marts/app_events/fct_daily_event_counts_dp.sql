@@ -77,16 +77,26 @@ bounded_cells as (
 
 ),
 
+event_dates as (
+
+    select distinct event_date from events
+
+),
+
+event_types as (
+
+    select explode(array({{ "'" ~ var('app_event_types') | join("', '") ~ "'" }})) as event_type
+
+),
+
 grid as (
 
     select
-        dates.event_date,
+        event_dates.event_date,
         event_types.event_type,
         regions.region
-    from (select distinct event_date from events) as dates
-    cross join (
-        select explode(array('{{ var("app_event_types") | join("', '") }}')) as event_type
-    ) as event_types
+    from event_dates
+    cross join event_types
     cross join regions
 
 ),

@@ -50,7 +50,8 @@ final as (
         n_subscribers < {{ var('min_cell_users') }} as is_suppressed,
         {{ suppress_small_cell('n_subscribers', 'n_subscribers') }} as n_subscribers,
         {{ suppress_small_cell('avg_days_on_plan', 'n_subscribers') }} as avg_days_on_plan,
-        {{ suppress_small_cell('avg_lifetime_value_eur', 'n_subscribers') }} as avg_lifetime_value_eur
+        {{ suppress_small_cell('avg_lifetime_value_eur', 'n_subscribers') }}
+            as avg_lifetime_value_eur
     from aggregate_cells
 
 )

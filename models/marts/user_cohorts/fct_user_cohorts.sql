@@ -29,13 +29,13 @@ revenue_per_user as (
 users_with_revenue as (
 
     select
+        users.user_pseudonym_id,
         users.created_month as cohort_month,
         users.region,
         users.age_band,
         users.gender,
-        coalesce(users.subscription_tier, 'none') as subscription_tier,
-        users.user_pseudonym_id,
         users.lifetime_value_eur,
+        coalesce(users.subscription_tier, 'none') as subscription_tier,
         coalesce(revenue_per_user.revenue_eur, 0) as revenue_eur
     from users
     left join revenue_per_user

@@ -12,26 +12,32 @@ source as (
 
     select * from {{ source('wearables', 'vitals') }}
     {{ reading_date_filter(dates) }}
-    {{ 'and' if dates is not none else 'where' }} {{ has_analytics_consent('user_id') }}
+
+),
+
+consented as (
+
+    select * from source
+    where {{ has_analytics_consent('user_id') }}
 
 ),
 
 renamed as (
 
     select
-        {{ apply_privacy_policies('wearables', 'vitals') }},
+        {{ apply_privacy_policies('wearables', 'vitals', 'consented') }},
 
         -- quality
         case
-            when source.heart_rate is null then 'null_heart_rate'
+            when consented.heart_rate is null then 'null_heart_rate'
             when
-                source.heart_rate < {{ var('heart_rate_min_bpm') }}
-                or source.heart_rate > {{ var('heart_rate_max_bpm') }}
+                consented.heart_rate < {{ var('heart_rate_min_bpm') }}
+                or consented.heart_rate > {{ var('heart_rate_max_bpm') }}
                 then 'out_of_range'
             else 'ok'
         end as quality_flag
 
-    from source
+    from consented
 
 )
 
