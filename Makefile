@@ -14,6 +14,8 @@ STAMP := $(VENV)/.installed
 export DBT_PROFILES_DIR := $(CURDIR)/profiles
 export SANTEFLUX_HOME := $(CURDIR)
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+# Recorded in raw.privacy_audit_log by the on-run-end hook.
+export SANTEFLUX_GIT_COMMIT := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 
 KEY_FILE := .secrets/pseudonym.key
 # The key is read from the file inside the recipe's shell, so make never

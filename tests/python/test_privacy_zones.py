@@ -252,3 +252,22 @@ def test_key_version_change_needs_full_refresh_and_a_new_key(spark, built):
     ok, message = _dbt_outcome([*model, "--full-refresh", "--vars", '{"pseudonym_key_version": 2}'])
     assert not ok and "rotate the key too" in message  # a new version with the old key
     assert spark.table("raw.pseudonym_key_registry").count() == 1
+
+
+def test_every_build_is_audited_with_the_same_table_layout_as_the_scripts(spark, built):
+    from sflux import audit
+
+    rows = spark.sql("select * from raw.privacy_audit_log where operation = 'dbt_build'").collect()
+    assert rows, "the on-run-end hook must audit the build"
+    entry = rows[0]
+    assert entry["status"] == "success" and entry["subject_pseudonym_id"] is None
+    touched = json.loads(entry["relations_touched"])
+    assert touched["analytics.city_stress_matrix"] == spark.table("analytics.city_stress_matrix").count()
+    assert "anonymized.int_users_k_anonymized" in touched
+    assert entry["row_count"] == sum(touched.values())
+    assert entry["key_version"] == 1 and entry["actor"]
+    # dbt (macros/audit) and scripts/sflux/audit.py both create the table;
+    # whichever runs first, the other must insert into the same layout.
+    declared = re.findall(r"^\s+(\w+) (\w+),?$", audit._DDL, flags=re.M)
+    actual = [(f.name, f.dataType.simpleString()) for f in spark.table("raw.privacy_audit_log").schema]
+    assert actual == declared
