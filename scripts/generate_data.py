@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Generate synthetic SantéFlux landing files (subscriptions, vitals and a
-manifest of injected faults). The logic lives in sflux.generator; this file
+"""Generate synthetic SantéFlux landing files (subscriptions, vitals, users,
+events and a manifest of injected faults). The logic lives in sflux.generator; this file
 only turns the command line into a GeneratorConfig.
 
 Example: python scripts/generate_data.py --out .santeflux/landing --users 250 --days 7 --seed 42
@@ -47,8 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="generate_data.py",
         description=(
-            "Write subscriptions.csv, vitals CSV file(s) and generation_manifest.json "
-            "into --out, following the raw landing contract (sflux/contract.py). "
+            "Write subscriptions.csv, vitals CSV file(s), users.csv, events JSON Lines "
+            "file(s) and generation_manifest.json into --out, following the raw landing "
+            "contract (sflux/contract.py). "
             "Same arguments and seed give byte-identical files. The manifest counts "
             "every injected fault, so checks downstream can compare exact numbers."
         ),
@@ -69,10 +70,18 @@ def build_parser() -> argparse.ArgumentParser:
                         help="first day of readings, YYYY-MM-DD (UTC); fixed, never today, "
                              "so output does not depend on when it runs")
     parser.add_argument("--split", choices=gen.SPLITS, default=d("split"),
-                        help="none: one vitals.csv; day: one vitals_YYYY-MM-DD.csv per day")
+                        help="none: one vitals.csv and one events.jsonl; day: one "
+                             "vitals_YYYY-MM-DD.csv and one events_YYYY-MM-DD.jsonl per day")
     parser.add_argument("--cities", type=int, default=d("cities"), metavar="K",
                         help=f"size of the city pool (1..{len(gen.CITIES)}); users are spread "
                              "over it with Zipf-like weights, so some cities are small")
+    parser.add_argument("--events-per-user-day", type=float, default=d("events_per_user_day"),
+                        metavar="E",
+                        help="mean app/web events per user and day (per-user activity varies; "
+                             "closed accounts have none); 0 writes empty event files")
+    parser.add_argument("--consent-share", type=float, default=d("consent_share"),
+                        metavar="SHARE",
+                        help="share of users with consent_analytics = true (0..1)")
     faults = parser.add_argument_group("fault rates (each between 0 and 1)")
     rate_help = {
         "frozen_rate": "share of user-days with a frozen-sensor episode "
@@ -85,6 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
         "upgrade_rate": "share of users who move to a higher tier: extra subscription rows "
                         "with later start_date, about half of them within the generated days",
         "no_subscription_rate": "share of users with readings but no subscription row",
+        "bad_user_rate": "share of users.csv rows with one bad field (consent not true/false, "
+                         "unparseable or implausible date_of_birth, empty email, unknown "
+                         "gender, unparseable created_at)",
+        "duplicate_user_rate": "share of users.csv rows written twice (same user_id)",
+        "bad_event_rate": "share of event lines with one fault (malformed JSON, missing "
+                          "user_id, bad event_ts, unknown event_type, amount_eur on a "
+                          "non-purchase, no amount_eur on a purchase)",
+        "duplicate_event_rate": "share of event lines written twice (same event_id)",
     }
     for name, text in rate_help.items():
         faults.add_argument("--" + name.replace("_", "-"), type=float, default=d(name),

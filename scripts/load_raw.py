@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Load the landing CSV files of one directory into the raw tables.
+"""Load the landing files (CSV and JSON Lines) of one directory into the raw tables.
 
 Exit codes: 0 loaded; 1 unexpected failure (nothing published, or the
 previous tables restored); 2 bad input (wrong or missing file/header, nothing
@@ -22,9 +22,11 @@ PROG = "load_raw"
 def _datasets_help() -> str:
     lines = []
     for dataset in contract.DATASETS:
+        optional = "" if dataset.required else " (optional)"
+        shape = "header" if dataset.has_header else "JSON object per line, fields"
         lines.append(
-            f"  {dataset.name}: {' or '.join(dataset.file_globs)} -> {dataset.table}\n"
-            f"    header: {','.join(dataset.header)}"
+            f"  {dataset.name}{optional}: {' or '.join(dataset.file_globs)} -> {dataset.table}\n"
+            f"    {shape}: {','.join(dataset.header)}"
         )
     return "\n".join(lines)
 
@@ -40,12 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
             "embedded Spark session configured from profiles/profiles.yml."
         ),
         epilog=(
-            "datasets (every one needs at least one file; the first line must be\n"
-            "exactly the header, a UTF-8 BOM is allowed):\n"
+            "datasets (each one not marked optional needs at least one file; a CSV\n"
+            "file's first line must be exactly the header, a UTF-8 BOM is allowed):\n"
             f"{_datasets_help()}\n\n"
-            "Bad lines (wrong field count, bad quoting, blank, missing or unparseable\n"
-            f"values, unknown tier) go to {contract.QUARANTINE_TABLE} with file, line and\n"
-            "reason; rows read = loaded + quarantined is checked before publishing.\n"
+            "Bad lines (wrong field count, bad quoting, malformed JSON, blank, missing\n"
+            "or unparseable values, unknown tier or other listed value, a broken row\n"
+            "rule, a duplicate user_id/event_id after its first occurrence) go to\n"
+            f"{contract.QUARANTINE_TABLE} with file, line and reason; rows read = loaded\n"
+            "+ quarantined is checked before publishing.\n"
             "A file is identified by its name: reloading it replaces the rows it\n"
             "contributed before; rows of other files are kept. Quoted fields must not\n"
             "contain newlines.\n\n"
@@ -58,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         metavar="DIR",
         type=Path,
-        help="directory holding the landing CSV files (see datasets below)",
+        help="directory holding the landing files (see datasets below)",
     )
     parser.add_argument(
         "--quiet",

@@ -41,13 +41,15 @@ import pyarrow.csv as pacsv
 import yaml
 from faker import Faker
 
-from sflux import paths
-from sflux.contract import SUBSCRIPTIONS, VITALS, subscription_tiers
+from sflux import events as ev
+from sflux import paths, people
+from sflux.contract import DATASETS, EVENTS, SUBSCRIPTIONS, USERS, VITALS, subscription_tiers
 from sflux.errors import UserError
 
 MANIFEST_NAME = "generation_manifest.json"
 SUBSCRIPTIONS_NAME = "subscriptions.csv"
 VITALS_NAME = "vitals.csv"
+USERS_NAME = "users.csv"
 SPLITS = ("none", "day")
 
 MINUTES_PER_DAY = 1440
@@ -143,8 +145,10 @@ UPGRADE_IN_WINDOW_SHARE = 0.5  # latest upgrade falls inside the generated days
 SECOND_UPGRADE_SHARE = 0.3
 
 # Sub-streams of the seed, so adding draws to one part leaves the others as
-# they were.
+# they were (users.csv and events were added without changing a byte of
+# vitals.csv or subscriptions.csv).
 STREAM_PEOPLE, STREAM_SUBSCRIPTIONS, STREAM_READINGS = 1, 2, 3
+STREAM_USERS, STREAM_USER_FAULTS, STREAM_EVENTS = 4, 5, 6
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,12 @@ class GeneratorConfig:
     duplicate_subscription_rate: float = 0.05
     upgrade_rate: float = 0.15
     no_subscription_rate: float = 0.05
+    bad_user_rate: float = 0.01
+    duplicate_user_rate: float = 0.005
+    bad_event_rate: float = 0.002
+    duplicate_event_rate: float = 0.002
+    consent_share: float = 0.85
+    events_per_user_day: float = 20.0
     cities: int = 12
     quiet: bool = False
 
@@ -186,6 +196,11 @@ class GeneratorConfig:
             if not (math.isfinite(value) and 0.0 <= value <= 1.0):
                 flag = "--" + name.replace("_", "-")
                 raise UserError(f"{flag} must be between 0 and 1 (got {value})")
+        if not (math.isfinite(self.consent_share) and 0.0 <= self.consent_share <= 1.0):
+            raise UserError(f"--consent-share must be between 0 and 1 (got {self.consent_share})")
+        if not (math.isfinite(self.events_per_user_day) and 0.0 <= self.events_per_user_day <= 10_000):
+            raise UserError("--events-per-user-day must be between 0 and 10000 "
+                            f"(got {self.events_per_user_day})")
         per_reading = self.null_rate + self.out_of_range_rate + BOUNDARY_SHARE
         if per_reading > 1.0:
             raise UserError("--null-rate plus --out-of-range-rate must stay below 1")
@@ -210,6 +225,10 @@ RATE_FIELDS = (
     "duplicate_subscription_rate",
     "upgrade_rate",
     "no_subscription_rate",
+    "bad_user_rate",
+    "duplicate_user_rate",
+    "bad_event_rate",
+    "duplicate_event_rate",
 )
 
 
@@ -269,6 +288,7 @@ class Population:
 
     user_ids: pa.Array
     full_names: pa.Array
+    names: Names
     cities: pa.Array  # the city pool
     city_index: np.ndarray  # per user, into `cities`
     device_ids: pa.Array
@@ -329,9 +349,20 @@ def name_pool(locale: str, seed: int) -> dict[str, tuple[list[str], list[str]]]:
     return pool
 
 
+@dataclass(frozen=True)
+class Names:
+    """Display names and the parts they were built from (users.csv derives
+    e-mail addresses and gender from them)."""
+
+    full: list[str]
+    first: list[str]
+    last: list[str]
+    female: np.ndarray  # bool: drawn from the female name lists
+
+
 def build_names(
     city_index: np.ndarray, pool_cities: Sequence[City], rng: np.random.Generator
-) -> list[str]:
+) -> Names:
     """One display name per user, mostly from the locale of their city."""
     locales = sorted({c.locale for c in pool_cities})
     pools = {loc: name_pool(loc, int(rng.integers(2**31))) for loc in locales}
@@ -345,13 +376,15 @@ def build_names(
     # At least one user, so even a tiny run has an apostrophe in a name.
     marked = rng.choice(n, size=max(1, round(APOSTROPHE_NAME_SHARE * n)), replace=False)
     special = dict(zip(marked.tolist(), rng.choice(APOSTROPHE_SURNAMES, size=len(marked)).tolist()))
-    names = []
+    names, first_names, last_names = [], [], []
     for i in range(n):
         firsts, lasts = pools[locales[locale_idx[i]]]["female" if female[i] else "male"]
         first = firsts[int(pick_first[i] * len(firsts))]
         last = special.get(i) or lasts[int(pick_last[i] * len(lasts))]
         names.append(f"{last}, {first}" if comma[i] else f"{first} {last}")
-    return names
+        first_names.append(first)
+        last_names.append(last)
+    return Names(names, first_names, last_names, female)
 
 
 def build_population(cfg: GeneratorConfig) -> tuple[Population, list[City]]:
@@ -370,7 +403,8 @@ def build_population(cfg: GeneratorConfig) -> tuple[Population, list[City]]:
     )
     population = Population(
         user_ids=pa.array(user_id_list(n), pa.string()),
-        full_names=pa.array(names, pa.string()),
+        full_names=pa.array(names.full, pa.string()),
+        names=names,
         cities=pa.array([c.name for c in pool], pa.string()),
         city_index=city_index.astype(np.int32),
         device_ids=pa.array([f"dev-{int(d):08x}" for d in devices], pa.string()),
@@ -849,7 +883,7 @@ def write_subscriptions(path: Path, rows: Sequence[tuple[str, str, str]]) -> Non
 # --- the output directory ---------------------------------------------------
 
 
-def prepare_out_dir(out: Path, vitals_names: Sequence[str]) -> None:
+def prepare_out_dir(out: Path, landing_names: Sequence[str]) -> None:
     """Create `out`, and remove landing files a previous run of this
     generator left there that this run will not overwrite (say vitals.csv
     after switching to --split day): the loader would load them too.
@@ -858,8 +892,8 @@ def prepare_out_dir(out: Path, vitals_names: Sequence[str]) -> None:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as problem:
         raise UserError(f"cannot create --out {out}: {problem.strerror}") from None
-    keep = {SUBSCRIPTIONS_NAME, *vitals_names}
-    stale = [p for d in (VITALS, SUBSCRIPTIONS) for p in d.files(out) if p.name not in keep]
+    keep = {SUBSCRIPTIONS_NAME, USERS_NAME, *landing_names}
+    stale = [p for d in DATASETS for p in d.files(out) if p.name not in keep]
     if not stale:
         return
     ours: set[str] = set()
@@ -992,6 +1026,39 @@ def generate_vitals(cfg: GeneratorConfig, pop: Population, rules: Rules, sink: V
     return counts
 
 
+def build_users(cfg: GeneratorConfig, pop: Population, pool: Sequence[City],
+                subs: SubscriptionResult, tiers: Sequence[str]) -> people.Users:
+    """users.csv's columns, from streams of their own: the same people as
+    vitals.csv (ids, names, cities) and their plans in subscriptions.csv."""
+    rng = np.random.default_rng([cfg.seed, STREAM_USERS])
+    plans = people.plans_from_rows(subs.rows, pop.user_ids.to_pylist(), tiers, cfg.start_date)
+    return people.build_users(
+        pop.user_ids, pop.names, pop.cities, pop.city_index, [c.locale for c in pool], plans,
+        cfg.start_date, cfg.days, cfg.consent_share, rng,
+    )
+
+
+def write_users(path: Path, users: people.Users, last_login: np.ndarray, cfg: GeneratorConfig
+                ) -> tuple[int, dict[str, int]]:
+    """users.csv via a temporary name; returns the rows written and the
+    injected faults per kind."""
+    rng = np.random.default_rng([cfg.seed, STREAM_USER_FAULTS])
+    table, kinds = people.users_text_table(
+        users, last_login, cfg.bad_user_rate, cfg.duplicate_user_rate, rng
+    )
+    options = pacsv.WriteOptions(include_header=False, quoting_style="needed", batch_size=8192)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        with pa.OSFile(str(partial), "wb") as stream:
+            stream.write(csv_line(USERS.header))
+            pacsv.write_csv(table, stream, write_options=options)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, path)
+    return table.num_rows, kinds
+
+
 def build_manifest(
     cfg: GeneratorConfig,
     rules: Rules,
@@ -1000,16 +1067,21 @@ def build_manifest(
     subs: SubscriptionResult,
     faults: FaultCounts,
     files: dict[str, int],
+    user_faults: dict[str, int],
+    event_counts: ev.EventCounts,
 ) -> dict[str, Any]:
     """What was asked for and what was injected. No timestamps or paths, so
     it is as reproducible as the data."""
     users_per_city = np.bincount(pop.city_index, minlength=len(pool))
-    vitals_rows = sum(v for k, v in files.items() if k != SUBSCRIPTIONS_NAME)
+    vitals_rows = sum(v for k, v in files.items() if k.startswith("vitals"))
+    event_lines = sum(v for k, v in files.items() if k.startswith("events"))
+    bad_users = sum(v for k, v in user_faults.items() if k != "duplicate_user_id")
     return {
         "generator": "scripts/generate_data.py",
         "seed": cfg.seed,
         "arguments": cfg.data_arguments(),
-        "contract": {"vitals": VITALS.header, "subscriptions": SUBSCRIPTIONS.header},
+        "contract": {"vitals": VITALS.header, "subscriptions": SUBSCRIPTIONS.header,
+                     "users": USERS.header, "events": [c.name for c in EVENTS.columns]},
         "rules": asdict(rules),
         "tiers": subscription_tiers(),
         "cities": {c.name: int(n) for c, n in zip(pool, users_per_city)},
@@ -1018,9 +1090,15 @@ def build_manifest(
             "vitals_rows": vitals_rows,
             "distinct_readings": vitals_rows - faults.duplicate_readings,
             "subscription_rows": len(subs.rows),
+            "user_rows": files[USERS_NAME],
+            "event_lines": event_lines,
+            "distinct_events": event_counts.events,
+            "events_by_type": event_counts.by_type,
         },
         # Reading-level counts are over distinct readings (before duplicate
-        # lines are added); duplicate_readings counts the extra lines.
+        # lines are added); duplicate_readings counts the extra lines. Every
+        # bad user row or event line has exactly one fault, so the loader
+        # quarantines exactly bad + duplicate lines.
         "faults": {
             "frozen_episodes": faults.frozen_episodes,
             "frozen_readings": faults.frozen_readings,
@@ -1032,6 +1110,14 @@ def build_manifest(
             "upgraded_users": subs.upgraded_users,
             "upgrade_rows": subs.upgrade_rows,
             "users_without_subscription": subs.users_without_subscription,
+            "bad_user_rows": bad_users,
+            "duplicate_user_rows": user_faults["duplicate_user_id"],
+            "bad_event_lines": sum(event_counts.faults.values()),
+            "duplicate_event_lines": event_counts.duplicate_lines,
+        },
+        "fault_kinds": {
+            "users": {k: v for k, v in user_faults.items() if k != "duplicate_user_id"},
+            "events": event_counts.faults,
         },
         "valid_edge_cases": {
             "boundary_heart_rate": faults.boundary_heart_rate,
@@ -1042,28 +1128,49 @@ def build_manifest(
 
 
 def generate(cfg: GeneratorConfig, progress: bool = True) -> GenerationResult:
-    """Write subscriptions, vitals and the manifest into cfg.out."""
+    """Write subscriptions, vitals, users, events and the manifest into cfg.out."""
     cfg.validate()
     began = time.perf_counter()
     rules = load_rules()
     tiers = subscription_tiers()
     out = Path(cfg.out)
-    prepare_out_dir(out, vitals_file_names(cfg))
+    event_names = ev.event_file_names(cfg.start_date, cfg.days, cfg.split)
+    prepare_out_dir(out, [*vitals_file_names(cfg), *event_names])
     pop, pool = build_population(cfg)
     subs = build_subscriptions(cfg, tiers)
     sink = VitalsSink(out, cfg)
+    events_sink: ev.EventsSink | None = None
     bar = Progress(cfg.users, enabled=progress and not cfg.quiet)
     try:
         faults = generate_vitals(cfg, pop, rules, sink, bar)
         sink.close()
+        bar.finish()
+        users = build_users(cfg, pop, pool, subs, tiers)
+        events_sink = ev.EventsSink(out, cfg.start_date, cfg.days, cfg.split)
+        inputs = ev.EventInputs(
+            user_ids=pop.user_ids,
+            ip_address=pa.array(users.ip_address, pa.string()),
+            created_at=users.created_at,
+            status=users.status,
+        )
+        event_counts, event_logins = ev.generate_events(
+            inputs, cfg.start_date, cfg.days, cfg.events_per_user_day, cfg.bad_event_rate,
+            cfg.duplicate_event_rate, cfg.seed, STREAM_EVENTS, events_sink,
+        )
+        events_sink.close()
+        last_login = np.maximum(users.last_login_at, event_logins)
+        user_rows, user_faults = write_users(out / USERS_NAME, users, last_login, cfg)
     except BaseException:
         sink.abort()
+        if events_sink is not None:
+            events_sink.abort()
         raise
     finally:
         bar.finish()
     write_subscriptions(out / SUBSCRIPTIONS_NAME, subs.rows)
-    files = {SUBSCRIPTIONS_NAME: len(subs.rows), **sink.commit()}
-    manifest = build_manifest(cfg, rules, pool, pop, subs, faults, files)
+    files = {SUBSCRIPTIONS_NAME: len(subs.rows), **sink.commit(), USERS_NAME: user_rows,
+             **events_sink.commit()}
+    manifest = build_manifest(cfg, rules, pool, pop, subs, faults, files, user_faults, event_counts)
     text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
     (out / MANIFEST_NAME).write_text(text, encoding="utf-8", newline="\n")
     return GenerationResult(manifest=manifest, seconds=time.perf_counter() - began, files=files)

@@ -1,4 +1,4 @@
-"""The raw loader: CSV files that follow the landing contract -> ``raw`` tables.
+"""The raw loader: landing files that follow the contract -> ``raw`` tables.
 
 Usage from Python (tests reuse one session)::
 
@@ -10,15 +10,22 @@ Usage from Python (tests reuse one session)::
 How a load works:
 
 1. **Pre-flight** (plain Python, before Spark is even started): the input
-   directory exists, every dataset of ``contract.DATASETS`` has at least one
-   file, and every file's first line (UTF-8, BOM stripped) is exactly the
-   contract header. Any problem is a ``UserError`` and nothing is touched.
+   directory exists, every required dataset of ``contract.DATASETS`` has at
+   least one file (users and events are optional), and every CSV file's
+   first line (UTF-8, BOM stripped) is exactly the contract header. Any
+   problem is a ``UserError`` and nothing is touched.
 2. **Parse** every dataset with Spark only (no Python UDF, no per-row Python):
    each line gets its exact file name and line number (see
-   :func:`number_lines`), its fields are counted and parsed as RFC 4180 CSV and
-   typed per ``contract.Column.kind``. Each data line becomes either a typed
-   row or a quarantine row with a reason; nothing is dropped. Results land in
-   staging (parquet directories ``<raw schema location>/loader_staging``).
+   :func:`number_lines`); a CSV line's fields are counted and parsed as RFC
+   4180 CSV, a JSON Lines line is parsed with ``from_json`` and an explicit
+   schema (malformed JSON, a non-object, unknown or repeated fields are
+   refused); fields are typed per ``contract.Column.kind`` and the dataset's
+   row rules checked. Where the dataset has a unique key, the first
+   occurrence of a key loads and later ones are quarantined (rows already in
+   the table from other files count as earlier). Each data line becomes
+   either a typed row or a quarantine row with a reason; nothing is dropped.
+   Results land in staging (parquet directories
+   ``<raw schema location>/loader_staging``).
 3. **Merge** in staging: the new content of every target is built next to it.
    A file is identified by its file name: its previous rows (in the dataset
    table and in ``raw.quarantine``) are replaced, other files' rows are kept.
@@ -26,8 +33,8 @@ How a load works:
    loaded + rows quarantined in what is about to be published; otherwise
    ``ReconciliationError`` and nothing is published.
 5. **Publish**: ``INSERT OVERWRITE`` of every target from staging (dynamic
-   partition overwrite of the affected ``reading_date`` partitions for
-   vitals; partitions left empty are dropped). What a publish overwrites
+   partition overwrite of the affected ``reading_date`` / ``event_date``
+   partitions for vitals / events; partitions left empty are dropped). What a publish overwrites
    (whole small tables; the existing affected partitions of vitals) is backed
    up first and restored if any publish step fails, so a failed load leaves
    the previous tables as they were. Staging is removed at the end.
@@ -39,6 +46,7 @@ one record); such a record shows up as quarantined lines, never as bad data.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import urllib.parse
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -69,13 +77,10 @@ INT_RE = r"^-?[0-9]+$"
 TIMESTAMP_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}$"
 DATE_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 CSV_OPTIONS = {"quote": '"', "escape": '"', "mode": "PERMISSIVE"}
-SPARK_TYPES = {
-    "string": "string",
-    "tier": "string",
-    "timestamp": "timestamp",
-    "date": "date",
-    "int": "int",
-}
+CORRUPT_COLUMN = "_corrupt_record"
+JSON_OPTIONS = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COLUMN}
+BOOL_VALUES = ("true", "false")
+SPARK_TYPES = contract.SPARK_TYPES
 LINEAGE_COLUMNS = ("_source_file", "_source_line", "_loaded_at")
 QUARANTINE_COLUMNS = (
     ("dataset", "string"),
@@ -166,7 +171,8 @@ def format_report(result: LoadResult) -> list[str]:
     for ds in result.datasets:
         for f in ds.files:
             rows.append((ds.dataset, f.file, str(f.read), str(f.loaded), str(f.quarantined)))
-        rows.append((ds.dataset, "(all files)", str(ds.read), str(ds.loaded), str(ds.quarantined)))
+        label = "(all files)" if ds.files else "(no file: table left as it was)"
+        rows.append((ds.dataset, label, str(ds.read), str(ds.loaded), str(ds.quarantined)))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = []
     for r in rows:
@@ -191,7 +197,7 @@ class LoadPlan:
     files: dict[str, tuple[Path, ...]]  # dataset name -> files, sorted
 
     def names(self, dataset: str) -> list[str]:
-        return [p.name for p in self.files[dataset]]
+        return [p.name for p in self.files.get(dataset, ())]
 
 
 def read_header(path: Path) -> str:
@@ -221,7 +227,7 @@ def preflight(input_dir: Path | str) -> LoadPlan:
     files: dict[str, tuple[Path, ...]] = {}
     for dataset in contract.DATASETS:
         found = dataset.files(directory)
-        if not found:
+        if not found and dataset.required:
             patterns = " or ".join(dataset.file_globs)
             raise UserError(
                 f"no {dataset.name} file in {directory} (expected {patterns})"
@@ -230,6 +236,10 @@ def preflight(input_dir: Path | str) -> LoadPlan:
         for path in found:
             if ":" in path.name:
                 raise UserError(f"{path}: Spark cannot read a file name with ':'; rename it")
+            if not dataset.has_header:
+                if not os.access(path, os.R_OK):
+                    raise UserError(f"{path}: cannot read: permission denied")
+                continue
             header = read_header(path)
             if header != expected:
                 shown = header if len(header) <= 200 else header[:200] + "..."
@@ -344,12 +354,12 @@ def number_lines(
     return numbered, blocks
 
 
-def lines_read(blocks: Iterable[BlockStats]) -> dict[str, int]:
-    """Data lines (header excluded) per file name."""
+def lines_read(blocks: Iterable[BlockStats], header_lines: int = 1) -> dict[str, int]:
+    """Data lines (``header_lines`` excluded) per file name."""
     total: dict[str, int] = {}
     for b in blocks:
         total[b.file] = total.get(b.file, 0) + b.rows
-    return {name: n - 1 for name, n in total.items()}
+    return {name: max(n - header_lines, 0) for name, n in total.items()}
 
 
 # --------------------------------------------------------------------------
@@ -364,13 +374,25 @@ def _typed_column(
     from pyspark.sql import functions as F
 
     missing = field.isNull() | field.rlike(BLANK_RE)
-    if column.kind in ("string", "tier"):
+    if column.kind in ("string", "tier", "enum"):
         value = field
-        if column.kind == "tier":
-            value = F.when(field.isin(list(tiers)), field)
+        if column.kind in ("tier", "enum"):
+            accepted = list(tiers) if column.kind == "tier" else list(column.values)
+            value = F.when(field.isin(accepted), field)
             bad = F.when(~missing & value.isNull(), F.lit(f"unknown {column.name}"))
+        elif column.pattern is not None:
+            value = F.when(field.rlike(column.pattern), field)
+            bad = F.when(~missing & value.isNull(), F.lit(f"unparseable {column.name}"))
         else:
             bad = F.lit(None)
+    elif column.kind == "bool":
+        value = F.when(field.isin(*BOOL_VALUES), field == F.lit("true"))
+        bad = F.when(~missing & value.isNull(), F.lit(f"unparseable {column.name}"))
+    elif column.kind.startswith("decimal("):
+        precision, scale = (int(x) for x in column.kind[8:-1].split(","))
+        shape = rf"^-?[0-9]{{1,{precision - scale}}}(\.[0-9]{{1,{scale}}})?$"
+        value = F.when(field.rlike(shape), field.cast(column.kind))
+        bad = F.when(~missing & value.isNull(), F.lit(f"unparseable {column.name}"))
     elif column.kind in ("timestamp", "date"):
         # The regex pins contract.TIMESTAMP_FORMAT / DATE_FORMAT exactly; a
         # cast then validates the calendar (2024-02-30, 24:00:00 -> NULL) like
@@ -384,15 +406,68 @@ def _typed_column(
         bad = F.when(~missing & value.isNull(), F.lit(f"unparseable {column.name}"))
     else:
         raise ValueError(f"unknown column kind {column.kind!r} for {column.name}")
-    value = F.when(~missing, value).cast(SPARK_TYPES[column.kind])
+    value = F.when(~missing, value).cast(column.spark_type)
     if column.required:
         bad = F.when(missing, F.lit(f"missing {column.name}")).otherwise(bad)
     return value, bad
 
 
-def parse(numbered: DataFrame, dataset: contract.Dataset, tiers: Sequence[str]) -> DataFrame:
+def parse(
+    numbered: DataFrame,
+    dataset: contract.Dataset,
+    tiers: Sequence[str],
+    earlier: DataFrame | None = None,
+) -> DataFrame:
     """Typed contract columns + _source_file, _source_line, _reason (NULL for
-    a good row) and _raw_line (the line, kept for quarantined rows only)."""
+    a good row) and _raw_line (the line, kept for quarantined rows only).
+
+    ``earlier``: rows already in the target from other files (the unique key,
+    _source_file, _source_line); with a unique key, they count as earlier
+    occurrences than any row of this load."""
+    from pyspark.sql import functions as F
+
+    if dataset.file_format == "jsonl":
+        stage1, structural = _jsonl_fields(numbered, dataset)
+    elif dataset.file_format == "csv":
+        stage1, structural = _csv_fields(numbered, dataset)
+    else:
+        raise ValueError(f"unknown file format {dataset.file_format!r} for {dataset.name}")
+    typed, problems = [], []
+    for column in dataset.columns:
+        v, bad = _typed_column(F.col("_f").getField(column.name), column, tiers)
+        typed.append(v.alias(column.name))
+        problems.append(bad)
+    field_reasons = F.concat_ws("; ", *problems)
+    reason = F.coalesce(structural, F.when(field_reasons != "", field_reasons))
+    stage2 = stage1.select(
+        *typed, "_source_file", "_source_line", reason.alias("_reason"), "value"
+    )
+    if dataset.rules:
+        rule_reasons = F.concat_ws(
+            "; ",
+            *[
+                F.when(~F.coalesce(F.expr(rule.valid), F.lit(False)), F.lit(rule.reason))
+                for rule in dataset.rules
+            ],
+        )
+        stage2 = stage2.withColumn(
+            "_reason",
+            F.coalesce(F.col("_reason"), F.when(rule_reasons != "", rule_reasons)),
+        )
+    if dataset.unique_key is not None:
+        stage2 = _mark_duplicates(stage2, dataset.unique_key, earlier)
+    return stage2.select(
+        *[c.name for c in dataset.columns],
+        "_source_file",
+        "_source_line",
+        "_reason",
+        F.when(F.col("_reason").isNotNull(), F.col("value")).alias("_raw_line"),
+    )
+
+
+def _csv_fields(numbered: DataFrame, dataset: contract.Dataset) -> tuple[DataFrame, SparkColumn]:
+    """Data lines (the header is line 1) with ``_f``, the fields as strings,
+    and the structural problem of the line, if any."""
     from pyspark.sql import functions as F
 
     ncols = len(dataset.columns)
@@ -426,23 +501,71 @@ def parse(numbered: DataFrame, dataset: contract.Dataset, tiers: Sequence[str]) 
             ),
         )
     )
-    typed, problems = [], []
-    for column in dataset.columns:
-        v, bad = _typed_column(F.col("_f").getField(column.name), column, tiers)
-        typed.append(v.alias(column.name))
-        problems.append(bad)
-    field_reasons = F.concat_ws("; ", *problems)
-    reason = F.coalesce(structural, F.when(field_reasons != "", field_reasons))
-    stage2 = stage1.select(
-        *typed, "_source_file", "_source_line", reason.alias("_reason"), "value"
-    )
-    return stage2.select(
-        *[c.name for c in dataset.columns],
+    return stage1, structural
+
+
+def _jsonl_fields(numbered: DataFrame, dataset: contract.Dataset) -> tuple[DataFrame, SparkColumn]:
+    """Every line (no header) with ``_f``, the fields as strings (a JSON
+    number keeps its text), and the structural problem of the line: blank,
+    not UTF-8, malformed JSON or not an object, unknown or repeated fields."""
+    from pyspark.sql import functions as F
+
+    value = F.col("value")
+    ddl = ", ".join(f"`{c.name}` STRING" for c in dataset.columns)
+    stage1 = numbered.select(
+        "value",
         "_source_file",
         "_source_line",
-        "_reason",
-        F.when(F.col("_reason").isNotNull(), F.col("value")).alias("_raw_line"),
+        F.from_json(value, f"{ddl}, `{CORRUPT_COLUMN}` STRING", JSON_OPTIONS).alias("_f"),
+        F.json_object_keys(value).alias("_keys"),
     )
+    keys = F.col("_keys")
+    unknown = F.array_except(keys, F.array(*[F.lit(c.name) for c in dataset.columns]))
+    structural = (
+        F.when(value.rlike(BLANK_RE), F.lit("blank line"))
+        .when(~F.is_valid_utf8(value), F.lit("invalid UTF-8"))
+        .when(
+            F.col("_f").isNull() | F.col("_f").getField(CORRUPT_COLUMN).isNotNull() | keys.isNull(),
+            F.lit("malformed JSON (one object per line)"),
+        )
+        .when(F.size(unknown) > 0, F.concat(F.lit("unknown field: "), F.array_join(unknown, ", ")))
+        .when(F.size(keys) != F.size(F.array_distinct(keys)), F.lit("repeated field"))
+    )
+    return stage1, structural
+
+
+def _mark_duplicates(rows: DataFrame, key: str, earlier: DataFrame | None) -> DataFrame:
+    """Quarantine every occurrence of a key after the first: rows in the
+    target from other files first, then this load's by file name and line.
+    Rows already quarantined for another reason claim no key."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    new = rows.withColumn("_new", F.lit(1)).withColumn(
+        "_k", F.when(F.col("_reason").isNull(), F.col(key))
+    )
+    union = new
+    if earlier is not None:
+        union = new.unionByName(
+            earlier.select(
+                F.col(key).alias("_k"), "_source_file", "_source_line", F.lit(0).alias("_new")
+            ),
+            allowMissingColumns=True,
+        )
+    w = Window.partitionBy("_k").orderBy("_new", "_source_file", "_source_line")
+    first = F.first(F.struct("_source_file", "_source_line")).over(w)
+    duplicate = F.when(
+        F.col("_k").isNotNull() & (F.row_number().over(w) > 1),
+        F.concat(
+            F.lit(f"duplicate {key} (first at "),
+            first.getField("_source_file"),
+            F.lit(" line "),
+            first.getField("_source_line").cast("string"),
+            F.lit(")"),
+        ),
+    )
+    marked = union.withColumn("_reason", F.coalesce(F.col("_reason"), duplicate))
+    return marked.where(F.col("_new") == 1).drop("_new", "_k")
 
 
 # --------------------------------------------------------------------------
@@ -513,7 +636,7 @@ def table_fields(spark: SparkSession, dataset: contract.Dataset) -> list[tuple[s
     typed, the lineage columns, then the partition columns."""
     from pyspark.sql import functions as F
 
-    fields = [(c.name, SPARK_TYPES[c.kind]) for c in dataset.columns]
+    fields = [(c.name, c.spark_type) for c in dataset.columns]
     fields += [("_source_file", "string"), ("_source_line", "bigint"), ("_loaded_at", "timestamp")]
     if dataset.partition_by:
         empty = spark.range(0).select(*[F.lit(None).cast(t).alias(n) for n, t in fields])
@@ -601,25 +724,32 @@ def _load(
     from pyspark.sql import functions as F
 
     loaded_at_col = F.lit(loaded_at).cast("timestamp")
-    names = {d.name: plan.names(d.name) for d in contract.DATASETS}
+    # Optional datasets without a file in this load are left as they are.
+    active = [d for d in contract.DATASETS if plan.files.get(d.name)]
+    names = {d.name: plan.names(d.name) for d in active}
 
     # 1. Parse every dataset into staging.
     read: dict[str, dict[str, int]] = {}
     parsed: dict[str, DataFrame] = {}
-    for dataset in contract.DATASETS:
+    for dataset in active:
         say(f"parsing {dataset.name}: {', '.join(names[dataset.name])}")
         numbered, blocks = number_lines(spark, plan.files[dataset.name])
-        read[dataset.name] = lines_read(blocks)
+        read[dataset.name] = lines_read(blocks, header_lines=int(dataset.has_header))
         if set(read[dataset.name]) != set(names[dataset.name]):
             raise RuntimeError(
                 f"Spark read {sorted(read[dataset.name])}, expected {names[dataset.name]}"
             )
-        rows = parse(numbered, dataset, tiers)
+        earlier = None
+        if dataset.unique_key is not None:
+            earlier = spark.table(dataset.table).where(
+                ~F.col("_source_file").isin(names[dataset.name])
+            )
+        rows = parse(numbered, dataset, tiers, earlier)
         parsed[dataset.name] = staging.write(f"parsed_{dataset.name}", rows)
 
     # 2. Merge: the new content of every target, in staging.
     steps: dict[str, _PublishStep] = {}
-    for dataset in contract.DATASETS:
+    for dataset in active:
         say(f"merging {dataset.table}")
         fresh = parsed[dataset.name].where(F.col("_reason").isNull()).select(
             *[c.name for c in dataset.columns],
@@ -685,7 +815,7 @@ def _load(
     for dataset_name, files in names.items():
         keep = keep & ~((F.col("dataset") == dataset_name) & F.col("source_file").isin(files))
     merged_q = spark.table(contract.QUARANTINE_TABLE).where(keep)
-    for dataset in contract.DATASETS:
+    for dataset in active:
         merged_q = merged_q.unionByName(
             parsed[dataset.name]
             .where(F.col("_reason").isNotNull())
@@ -722,12 +852,15 @@ def _reconcile(
 ) -> tuple[DatasetCounts, ...]:
     """Per file of this load: lines read (from the block statistics) must equal
     the rows about to be published, loaded + quarantined, and their line
-    numbers must run from 2 to lines + 1."""
+    numbers must run from the first data line (2 after a CSV header, else 1)
+    to the last."""
     from pyspark.sql import functions as F
 
     parts = []
     for dataset in contract.DATASETS:
         files = plan.names(dataset.name)
+        if not files:
+            continue
         parts.append(
             steps[dataset.name]
             .content.where(F.col("_source_file").isin(files))
@@ -748,6 +881,8 @@ def _reconcile(
                 F.lit(0).alias("good"),
             )
         )
+    if not parts:
+        return tuple(DatasetCounts(d.name, d.table, ()) for d in contract.DATASETS)
     union = parts[0]
     for part in parts[1:]:
         union = union.unionByName(part)
@@ -765,6 +900,7 @@ def _reconcile(
     results, problems = [], []
     for dataset in contract.DATASETS:
         per_file = []
+        header_lines = int(dataset.has_header)
         for name in plan.names(dataset.name):
             n_read = read[dataset.name][name]
             row = found.get((dataset.name, name))
@@ -777,7 +913,9 @@ def _reconcile(
                     f"{dataset.name}/{name}: read {n_read} != loaded {loaded} "
                     f"+ quarantined {quarantined}"
                 )
-            elif row and (row["first"] != 2 or row["last"] != n_read + 1):
+            elif row and (
+                row["first"] != 1 + header_lines or row["last"] != n_read + header_lines
+            ):
                 problems.append(
                     f"{dataset.name}/{name}: line numbers {row['first']}..{row['last']} "
                     f"for {n_read} data lines"

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from sflux import generator as gen
-from sflux.contract import SUBSCRIPTIONS, VITALS, subscription_tiers
+from sflux.contract import EVENTS, SUBSCRIPTIONS, USERS, VITALS, subscription_tiers
 from sflux.errors import UserError
 
 TS_FORMAT = "%Y-%m-%d %H:%M:%S"  # the contract's yyyy-MM-dd HH:mm:ss
@@ -436,7 +436,8 @@ def test_cli_writes_files_and_a_summary(tmp_path):
     )
     assert "rows/s" in proc.stdout
     manifest = json.loads((tmp_path / gen.MANIFEST_NAME).read_text(encoding="utf-8"))
-    assert set(manifest["files"]) == {"subscriptions.csv", "vitals_2026-11-01.csv"}
+    assert set(manifest["files"]) == {"subscriptions.csv", "vitals_2026-11-01.csv", "users.csv",
+                                      "events_2026-11-01.jsonl"}
     assert len(manifest["cities"]) == 2
     help_text = subprocess.run(
         [sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True, check=True
@@ -444,5 +445,331 @@ def test_cli_writes_files_and_a_summary(tmp_path):
     for flag in ("--out", "--users", "--days", "--seed", "--start-date", "--split",
                  "--frozen-rate", "--null-rate", "--out-of-range-rate", "--duplicate-rate",
                  "--duplicate-subscription-rate", "--upgrade-rate", "--no-subscription-rate",
-                 "--cities", "--quiet"):
+                 "--cities", "--quiet", "--events-per-user-day", "--consent-share",
+                 "--bad-user-rate", "--duplicate-user-rate", "--bad-event-rate",
+                 "--duplicate-event-rate"):
         assert flag in help_text
+
+
+
+# --- users.csv -----------------------------------------------------------------
+
+
+def users_by_id(out: Path) -> tuple[list[str], dict[str, list[dict[str, str]]]]:
+    header, rows = read_rows(out / "users.csv")
+    by_id: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for row in rows:
+        by_id[row[0]].append(dict(zip(header, row)))
+    return header, by_id
+
+
+def test_users_header_and_same_people_as_vitals(run):
+    out, manifest = run
+    header, by_id = users_by_id(out)
+    assert header == USERS.header
+    assert (out / "users.csv").read_bytes().split(b"\n", 1)[0].decode() == ",".join(USERS.header)
+    _, vitals = read_rows(out / "vitals.csv")
+    people = {row[0]: (row[1], row[2]) for row in vitals}
+    assert set(by_id) == set(people) == set(gen.user_id_list(24))
+    for user_id, versions in by_id.items():
+        for u in versions:
+            assert (u["full_name"], u["city"]) == people[user_id]
+    assert manifest["files"]["users.csv"] == sum(len(v) for v in by_id.values())
+
+
+def test_user_attributes_are_consistent(run):
+    out, manifest = run
+    cfg = small_config(out)
+    pop, pool = gen.build_population(cfg)
+    country_of_city = {c.name: c.locale.split("_")[1] for c in pool}
+    _, by_id = users_by_id(out)
+    start = datetime(2026, 11, 1)
+    for i, user_id in enumerate(gen.user_id_list(24)):
+        u = by_id[user_id][0]
+        assert u["country"] == country_of_city[u["city"]]
+        assert u["gender"] in ("non_binary", "female" if pop.names.female[i] else "male")
+        assert u["account_status"] in ("active", "suspended", "closed")
+        assert u["consent_analytics"] in ("true", "false") or manifest["faults"]["bad_user_rows"]
+        assert re.fullmatch(r"-?\d+\.\d{2}", u["lifetime_value_eur"])
+        assert u["email"].isascii()
+        assert re.fullmatch(r"[a-z0-9._]+@[a-z0-9-]+(\.[a-z0-9-]+)+", u["email"]) or not u["email"]
+        assert u["phone"].startswith("+")
+        created = datetime.strptime(u["created_at"], TS_FORMAT)
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", u["date_of_birth"]):
+            try:
+                born = datetime.strptime(u["date_of_birth"], "%Y-%m-%d")
+            except ValueError:
+                continue  # an injected unparseable date
+            if born.year < 2000:  # not an injected implausible one
+                assert 18 <= (start - born).days / 365.25 <= 90.1
+        if u["last_login_at"]:
+            assert datetime.strptime(u["last_login_at"], TS_FORMAT) >= created
+    emails = [v[0]["email"] for v in by_id.values() if v[0]["email"]]
+    assert len(set(emails)) == len(emails)
+
+
+def test_user_tier_and_signup_follow_subscriptions(run):
+    out, _ = run
+    _, by_id = users_by_id(out)
+    _, subs = read_rows(out / "subscriptions.csv")
+    latest: dict[str, str] = {}
+    first_start: dict[str, str] = {}
+    for user_id, tier, start in subs:  # sorted by user and start date
+        latest[user_id] = tier
+        first_start.setdefault(user_id, start)
+    for user_id, versions in by_id.items():
+        u = versions[0]
+        assert u["subscription_tier"] == latest.get(user_id, "")
+        if user_id in first_start and STAMP.fullmatch(u["created_at"]):
+            assert u["created_at"][:10] < first_start[user_id]
+    assert any(u[0]["subscription_tier"] == "" for u in by_id.values())
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for k, ch in enumerate(reversed(digits)):
+        d = int(ch) * (2 if k % 2 else 1)
+        total += d // 10 + d % 10
+    return total % 10 == 0
+
+
+def _valid_national_id(country: str, value: str) -> bool:
+    """Independent re-implementations of the check rules."""
+    if country == "FR":
+        return bool(re.fullmatch(r"[12]\d{14}", value)) and 97 - int(value[:13]) % 97 == int(value[13:])
+    if country == "DE":
+        if not re.fullmatch(r"[1-9]\d{10}", value):
+            return False
+        product = 10
+        for ch in value[:10]:
+            total = (int(ch) + product) % 10 or 10
+            product = total * 2 % 11
+        return (11 - product) % 10 == int(value[10]) and len(set(value[:10])) == 9
+    if country == "CH":
+        if not re.fullmatch(r"756\.\d{4}\.\d{4}\.\d{2}", value):
+            return False
+        digits = value.replace(".", "")
+        total = sum(int(d) * (3 if k % 2 else 1) for k, d in enumerate(digits[:12]))
+        return (10 - total % 10) % 10 == int(digits[12])
+    if country == "ES":
+        return bool(re.fullmatch(r"\d{8}[A-Z]", value)) and \
+            "TRWAGMYFPDXBNJZSQVHLCKE"[int(value[:8]) % 23] == value[8]
+    if country == "NL":
+        return bool(re.fullmatch(r"\d{9}", value)) and (
+            sum(int(d) * w for d, w in zip(value, range(9, 1, -1))) - int(value[8])) % 11 == 0
+    if country == "PL":
+        weights = [1, 3, 7, 9, 1, 3, 7, 9, 1, 3]
+        return bool(re.fullmatch(r"\d{11}", value)) and \
+            (10 - sum(int(d) * w for d, w in zip(value, weights)) % 10) % 10 == int(value[10])
+    if country == "SE":
+        return bool(re.fullmatch(r"\d{6}-\d{4}", value)) and _luhn_ok(value.replace("-", ""))
+    if country == "IT":
+        return bool(re.fullmatch(r"[A-Z]{6}\d{2}[ABCDEHLMPRST]\d{2}[A-Z]\d{3}[A-Z]", value))
+    if country == "CZ":
+        return bool(re.fullmatch(r"\d{6}/\d{4}", value)) and int(value.replace("/", "")) % 11 == 0
+    if country == "BE":
+        m = re.fullmatch(r"(\d{2})\.(\d{2})\.(\d{2})-(\d{3})\.(\d{2})", value)
+        if not m:
+            return False
+        number = int("".join(m.groups()[:4]))
+        return int(m.group(5)) in (97 - number % 97, 97 - (2_000_000_000 + number) % 97)
+    if country == "FI":
+        return bool(re.fullmatch(r"\d{6}[-A]\d{3}[0-9A-Y]", value)) and \
+            "0123456789ABCDEFHJKLMNPRSTUVWXY"[int(value[:6] + value[7:10]) % 31] == value[10]
+    if country == "IE":
+        if not re.fullmatch(r"\d{7}[A-W]", value):
+            return False
+        r = sum(int(d) * w for d, w in zip(value, range(8, 1, -1))) % 23
+        return value[7] == ("W" if r == 0 else chr(64 + r))
+    if country == "AT":
+        return bool(re.fullmatch(r"\d{4} \d{6}", value))
+    if country == "PT":
+        return bool(re.fullmatch(r"[12]\d{8}", value))
+    if country == "DK":
+        return bool(re.fullmatch(r"\d{6}-\d{4}", value))
+    return False
+
+
+def test_national_ids_have_the_country_format_and_check_digit(tmp_path):
+    config = small_config(tmp_path, users=600, days=1, cities=len(gen.CITIES), bad_user_rate=0.0,
+                          duplicate_user_rate=0.0, events_per_user_day=0.0)
+    gen.generate(config, progress=False)
+    _, by_id = users_by_id(tmp_path)
+    seen: dict[str, int] = defaultdict(int)
+    for versions in by_id.values():
+        u = versions[0]
+        assert _valid_national_id(u["country"], u["national_id"]), (u["country"], u["national_id"])
+        seen[u["country"]] += 1
+    assert len(seen) >= 12, seen
+    # Sex encoded where the id carries it: NIR first digit, PESEL tenth digit.
+    for versions in by_id.values():
+        u = versions[0]
+        if u["country"] == "FR" and u["gender"] != "non_binary":
+            assert u["national_id"][0] == ("2" if u["gender"] == "female" else "1")
+        if u["country"] == "PL" and u["gender"] != "non_binary":
+            assert int(u["national_id"][9]) % 2 == (0 if u["gender"] == "female" else 1)
+    # Addresses: IPv4 and some IPv6, some of them compressed.
+    ips = [v[0]["ip_address"] for v in by_id.values()]
+    import ipaddress
+
+    parsed = [ipaddress.ip_address(ip) for ip in ips]
+    v6 = [ip for ip, p in zip(ips, parsed) if p.version == 6]
+    assert 0.08 < len(v6) / len(ips) < 0.25 and any("::" in ip for ip in v6)
+    consent = [v[0]["consent_analytics"] == "true" for v in by_id.values()]
+    assert 0.78 < sum(consent) / len(consent) < 0.92
+
+
+def test_consent_share_flag(tmp_path):
+    gen.generate(small_config(tmp_path, users=200, days=1, consent_share=0.2, bad_user_rate=0.0),
+                 progress=False)
+    _, by_id = users_by_id(tmp_path)
+    share = sum(v[0]["consent_analytics"] == "true" for v in by_id.values()) / len(by_id)
+    assert 0.12 < share < 0.3
+
+
+def test_user_faults_match_manifest(tmp_path):
+    config = small_config(tmp_path, users=400, days=1, bad_user_rate=0.2, duplicate_user_rate=0.05,
+                          events_per_user_day=1.0)
+    manifest = gen.generate(config, progress=False).manifest
+    _, rows = read_rows(tmp_path / "users.csv")
+    ids = [r[0] for r in rows]
+    assert len(ids) - len(set(ids)) == manifest["faults"]["duplicate_user_rows"] > 0
+    kinds = manifest["fault_kinds"]["users"]
+    assert sum(kinds.values()) == manifest["faults"]["bad_user_rows"] > 0
+    assert all(v > 0 for v in kinds.values()), kinds
+    header = USERS.header
+    consent = header.index("consent_analytics")
+    assert sum(r[consent] not in ("true", "false") for r in rows) == kinds["bad_consent_analytics"]
+    email = header.index("email")
+    assert sum(r[email] == "" for r in rows) == kinds["missing_email"]
+    assert manifest["counts"]["user_rows"] == len(rows) == 400 + manifest["faults"]["duplicate_user_rows"]
+
+
+# --- events --------------------------------------------------------------------
+
+
+def read_events(out: Path) -> tuple[list[str], list[dict | None]]:
+    lines: list[str] = []
+    for path in EVENTS.files(out):
+        lines += path.read_text(encoding="utf-8").splitlines()
+    parsed = []
+    for line in lines:
+        try:
+            parsed.append(json.loads(line))
+        except ValueError:
+            parsed.append(None)
+    return lines, parsed
+
+
+@pytest.fixture(scope="module")
+def events_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("events")
+    config = small_config(out, users=150, days=2, bad_event_rate=0.03, duplicate_event_rate=0.02,
+                          events_per_user_day=20.0)
+    return out, gen.generate(config, progress=False).manifest
+
+
+def test_events_are_json_lines_of_known_users(events_run):
+    out, manifest = events_run
+    lines, parsed = read_events(out)
+    assert len(lines) == manifest["counts"]["event_lines"] == sum(
+        v for k, v in manifest["files"].items() if k.startswith("events"))
+    kinds = manifest["fault_kinds"]["events"]
+    assert parsed.count(None) == kinds["malformed_json"] > 0
+    _, users = users_by_id(out)
+    fields = set(EVENTS.header)
+    start, end = datetime(2026, 11, 1), datetime(2026, 11, 3)
+    ok = [e for e in parsed if e is not None]
+    for e in ok:
+        assert set(e) <= fields
+        if "user_id" in e:
+            assert e["user_id"] in users
+        if STAMP.fullmatch(e["event_ts"]):
+            assert start <= datetime.strptime(e["event_ts"], TS_FORMAT) < end
+        assert e["device_type"] in ("mobile", "desktop", "tablet", "watch")
+        assert re.fullmatch(r"[0-9a-f]{16}", e["event_id"]) and re.fullmatch(r"[0-9a-f]{16}", e["session_id"])
+    assert sum("user_id" not in e for e in ok) == kinds["missing_user_id"]
+    assert sum(not STAMP.fullmatch(e["event_ts"]) for e in ok) == kinds["bad_event_ts"]
+    assert sum(e["event_type"] == "pageview" for e in ok) == kinds["unknown_event_type"]
+    assert sum(("amount_eur" in e) != (e["event_type"] == "purchase") for e in ok) == (
+        kinds["amount_on_non_purchase"] + kinds["missing_amount_on_purchase"])
+
+
+def test_event_ids_unique_but_for_injected_duplicates(events_run):
+    out, manifest = events_run
+    lines, parsed = read_events(out)
+    ids = [e["event_id"] for e in parsed if e is not None]
+    assert len(ids) - len(set(ids)) == manifest["faults"]["duplicate_event_lines"] > 0
+    # A duplicate is the very same line right after its original.
+    repeats = sum(1 for a, b in zip(lines, lines[1:]) if a == b)
+    assert repeats == manifest["faults"]["duplicate_event_lines"]
+    assert manifest["counts"]["distinct_events"] == len(lines) - repeats
+
+
+def test_event_types_follow_the_weights_and_sessions_group_a_user(events_run):
+    out, manifest = events_run
+    _, parsed = read_events(out)
+    events = [e for e in parsed if e is not None and STAMP.fullmatch(e["event_ts"])]
+    total = len(events)
+    assert total > 4000
+    counts = {t: sum(e["event_type"] == t for e in events) for t in ("page_view", "click", "search", "purchase")}
+    assert abs(counts["page_view"] / total - 0.45) < 0.04
+    assert abs(counts["click"] / total - 0.20) < 0.03
+    assert abs(counts["search"] / total - 0.10) < 0.03
+    assert abs(counts["purchase"] / total - 0.03) < 0.015
+    sessions: dict[str, list[dict]] = defaultdict(list)
+    for e in events:
+        sessions[e["session_id"]].append(e)
+    assert 2 < total / len(sessions) < 20
+    for members in sessions.values():
+        assert len({e.get("user_id") for e in members} - {None}) == 1
+        stamps = sorted(datetime.strptime(e["event_ts"], TS_FORMAT) for e in members)
+        assert stamps[-1] - stamps[0] < timedelta(hours=6)
+        assert len({e["device_type"] for e in members}) == 1
+    signups = [e["user_id"] for e in events if e["event_type"] == "signup" and "user_id" in e]
+    assert len(signups) == len(set(signups))
+    for e in events:
+        if e["event_type"] == "purchase" and "amount_eur" in e:
+            assert isinstance(e["amount_eur"], (int, float)) and e["amount_eur"] > 0
+
+
+def test_signups_and_last_login_match_users(events_run):
+    out, _ = events_run
+    _, parsed = read_events(out)
+    _, users = users_by_id(out)
+    start = "2026-11-01"
+    joined_now = {u: v[0]["created_at"] for u, v in users.items()
+                  if v[0]["created_at"] >= start and v[0]["account_status"] != "closed"}
+    events = [e for e in parsed if e is not None and "user_id" in e and STAMP.fullmatch(e["event_ts"])]
+    signup = {e["user_id"]: e["event_ts"] for e in events if e["event_type"] == "signup"}
+    assert signup == joined_now
+    for e in events:
+        created = users[e["user_id"]][0]["created_at"]
+        if STAMP.fullmatch(created):
+            assert e["event_ts"] >= created
+    closed = {u for u, v in users.items() if v[0]["account_status"] == "closed"}
+    assert not {e["user_id"] for e in events} & closed
+
+
+def test_events_per_user_day_flag_scales_volume(tmp_path):
+    small = gen.generate(small_config(tmp_path / "a", users=100, days=1, events_per_user_day=5.0),
+                         progress=False).manifest
+    large = gen.generate(small_config(tmp_path / "b", users=100, days=1, events_per_user_day=40.0),
+                         progress=False).manifest
+    assert 5 < large["counts"]["distinct_events"] / small["counts"]["distinct_events"] < 12
+
+
+def test_split_day_writes_one_event_file_per_day(run, tmp_path):
+    out, manifest = run
+    gen.generate(small_config(tmp_path, split="day"), progress=False)
+    names = sorted(p.name for p in EVENTS.files(tmp_path))
+    assert names == ["events_2026-11-01.jsonl", "events_2026-11-02.jsonl"]
+    split_lines = []
+    for name in names:
+        for line in (tmp_path / name).read_text(encoding="utf-8").splitlines():
+            split_lines.append(line)
+            m = re.search(r'"event_ts":"(\d{4}-\d{2}-\d{2})', line)
+            if m:
+                assert m.group(1) == name[7:17]
+    whole = (out / "events.jsonl").read_text(encoding="utf-8").splitlines()
+    assert sorted(split_lines) == sorted(whole)

@@ -22,7 +22,7 @@ CLI = REPO_ROOT / "scripts" / "load_raw.py"
 
 SUBS_HEADER = "user_id,subscription_type,start_date"
 VITALS_HEADER = "user_id,full_name,city,device_id,reading_ts,heart_rate"
-TABLES = ("raw.subscriptions", "raw.vitals", "raw.quarantine")
+TABLES = ("raw.subscriptions", "raw.vitals", "raw.quarantine", "raw.users", "raw.events")
 TS_FORMAT = "yyyy-MM-dd HH:mm:ss.SSSSSS"
 READING_TS = "date_format(reading_ts, 'yyyy-MM-dd HH:mm:ss')"
 
@@ -76,7 +76,7 @@ def raw_tables(spark) -> list[str]:
 
 
 def leftovers(spark) -> list[str]:
-    """Anything a load leaves behind besides the three raw tables."""
+    """Anything a load leaves behind besides the raw tables."""
     extra = sorted(set(raw_tables(spark)) - {t.split(".")[1] for t in TABLES})
     if loader.Staging(spark).exists():
         extra.append(loader.STAGING_DIR)
@@ -428,7 +428,7 @@ def test_a_reconciliation_failure_publishes_nothing(spark, tmp_path, monkeypatch
 
     real = loader.lines_read
     monkeypatch.setattr(
-        loader, "lines_read", lambda blocks: {k: v + 1 for k, v in real(blocks).items()}
+        loader, "lines_read", lambda blocks, **kw: {k: v + 1 for k, v in real(blocks, **kw).items()}
     )
     with pytest.raises(loader.ReconciliationError, match=r"vitals/vitals_c.csv: read 3 != loaded 1 \+ quarantined 1"):
         loader.load_raw(spark, second)
@@ -638,3 +638,189 @@ def test_rfc4180_round_trip_of_random_fields(spark, tmp_path):
 
     assert result["vitals"].quarantined == 0, rows(spark, "raw.quarantine", "reason", "raw_line")[:5]
     assert rows(spark, "raw.vitals", "user_id", "full_name", "city", "device_id", "heart_rate") == sorted(expected)
+
+
+# --------------------------------------------------------------------------
+# users.csv and events*.jsonl
+# --------------------------------------------------------------------------
+
+USERS_HEADER = ",".join(contract.USERS.header)
+USER_OK = ("u1,Ann Lee,ann.lee@gmail.com,+33 6 12 34 56 78,1980-05-17,female,1 rue X,75001,Paris,FR,"
+           "2a01:cb00::1,280057512345678,2024-01-01 10:00:00,2024-06-01 08:00:00,active,Premium,123.40,true")
+
+
+def user_line(**changes: str) -> str:
+    values = dict(zip(contract.USERS.header, USER_OK.split(",")))
+    values.update(changes)
+    return ",".join(values[c] for c in contract.USERS.header)
+
+
+def event(**fields) -> str:
+    import json
+
+    base = {"event_id": "e1", "user_id": "u1", "session_id": "s1", "event_type": "page_view",
+            "event_ts": "2024-01-02 10:00:00", "device_type": "mobile", "browser": "Chrome",
+            "page": "/", "referrer": None, "ip_address": "1.2.3.4"}
+    base.update(fields)
+    return json.dumps({k: v for k, v in base.items() if v is not ...}, ensure_ascii=False)
+
+
+def test_users_and_events_load_with_exact_types(spark, tmp_path):
+    d = landing(tmp_path / "in", {"vitals.csv": ["u1,A,B,d1,2024-01-01 10:00:00,70"]})
+    write(d / "users.csv", [USERS_HEADER, USER_OK,
+                            user_line(user_id="u2", last_login_at="", subscription_tier="",
+                                      consent_analytics="false", full_name='"Lee, Bo"',
+                                      ip_address="10.0.0.1", lifetime_value_eur="-5")])
+    write(d / "events.jsonl", [
+        event(),
+        event(event_id="e2", event_type="purchase", amount_eur=19.99, referrer="https://x.y/",
+              event_ts="2024-01-03 00:00:01", page="/checkout/confirm"),
+        event(event_id="e3", browser="SantéFlux App", amount_eur=None),
+    ])
+    result = loader.load_raw(spark, d)
+    assert [(f.name, f.dataType.simpleString()) for f in spark.table("raw.users").schema] == [
+        ("user_id", "string"), ("full_name", "string"), ("email", "string"), ("phone", "string"),
+        ("date_of_birth", "date"), ("gender", "string"), ("street_address", "string"),
+        ("postcode", "string"), ("city", "string"), ("country", "string"), ("ip_address", "string"),
+        ("national_id", "string"), ("created_at", "timestamp"), ("last_login_at", "timestamp"),
+        ("account_status", "string"), ("subscription_tier", "string"),
+        ("lifetime_value_eur", "decimal(12,2)"), ("consent_analytics", "boolean"),
+        ("_source_file", "string"), ("_source_line", "bigint"), ("_loaded_at", "timestamp"),
+    ]
+    assert [(f.name, f.dataType.simpleString()) for f in spark.table("raw.events").schema] == [
+        ("event_id", "string"), ("user_id", "string"), ("session_id", "string"),
+        ("event_type", "string"), ("event_ts", "timestamp"), ("device_type", "string"),
+        ("browser", "string"), ("page", "string"), ("referrer", "string"), ("ip_address", "string"),
+        ("amount_eur", "decimal(10,2)"), ("_source_file", "string"), ("_source_line", "bigint"),
+        ("_loaded_at", "timestamp"), ("event_date", "date"),
+    ]
+    import decimal
+
+    assert rows(spark, "raw.users", "user_id", "full_name", "date_of_birth", "last_login_at is null",
+                "subscription_tier", "lifetime_value_eur", "consent_analytics", "_source_line") == [
+        ("u1", "Ann Lee", dt.date(1980, 5, 17), False, "Premium", decimal.Decimal("123.40"), True, 2),
+        ("u2", "Lee, Bo", dt.date(1980, 5, 17), True, None, decimal.Decimal("-5.00"), False, 3),
+    ]
+    assert rows(spark, "raw.events", "event_id", "event_type", "amount_eur", "referrer", "browser",
+                "event_date", "_source_line") == [
+        ("e1", "page_view", None, None, "Chrome", dt.date(2024, 1, 2), 1),
+        ("e2", "purchase", decimal.Decimal("19.99"), "https://x.y/", "Chrome", dt.date(2024, 1, 3), 2),
+        ("e3", "page_view", None, None, "SantéFlux App", dt.date(2024, 1, 2), 3),
+    ]
+    assert (result["users"].read, result["users"].loaded) == (2, 2)
+    assert (result["events"].read, result["events"].loaded) == (3, 3)
+    assert sorted(r[0] for r in spark.sql("SHOW PARTITIONS raw.events").collect()) == [
+        "event_date=2024-01-02", "event_date=2024-01-03"]
+    assert rows(spark, "raw.quarantine") == []
+
+
+def test_bad_users_and_events_are_quarantined_with_reasons(spark, tmp_path):
+    d = landing(tmp_path / "in", {"vitals.csv": ["u1,A,B,d1,2024-01-01 10:00:00,70"]})
+    bad_users = [
+        (user_line(user_id="u3", consent_analytics="yes"), "unparseable consent_analytics"),
+        (user_line(user_id="u4", date_of_birth="1987-02-30"), "unparseable date_of_birth"),
+        (user_line(user_id="u5", date_of_birth="2091-05-17"), "implausible date_of_birth"),
+        (user_line(user_id="u6", email=""), "missing email"),
+        (user_line(user_id="u7", gender="F"), "unknown gender"),
+        (user_line(user_id="u8", created_at="2024-03-01T10:00:00Z"), "unparseable created_at"),
+        (user_line(user_id="u9", account_status="gone"), "unknown account_status"),
+        (user_line(user_id="u10", subscription_tier="Gold"), "unknown subscription_tier"),
+        (user_line(user_id="u11", lifetime_value_eur="1e3"), "unparseable lifetime_value_eur"),
+        (user_line(user_id="u12", country="fr"), "unparseable country"),
+        (user_line(email="other@x.eu"), "duplicate user_id (first at users.csv line 2)"),
+        ("u13,too,few", "wrong field count: 3, expected 18"),
+    ]
+    write(d / "users.csv", [USERS_HEADER, USER_OK, *(l for l, _ in bad_users)])
+    bad_events = [
+        ('{"event_id":"b1","user_id":"u1"', "malformed JSON (one object per line)"),
+        ('["not", "an", "object"]', "malformed JSON (one object per line)"),
+        ("", "blank line"),
+        (event(event_id="b2", user_id=...), "missing user_id"),
+        (event(event_id="b3", event_ts="2024-01-02T10:00:00Z"), "unparseable event_ts"),
+        (event(event_id="b4", event_type="pageview"), "unknown event_type"),
+        (event(event_id="b5", amount_eur=5.0), "amount_eur on a non-purchase event"),
+        (event(event_id="b6", event_type="purchase"), "missing amount_eur on a purchase"),
+        (event(event_id="b7", event_type="purchase", amount_eur=-1), "amount_eur not positive"),
+        (event(event_id="b8", amount_eur="x"), "unparseable amount_eur"),
+        (event(event_id="b9", extra=1), "unknown field: extra"),
+        ('{"event_id":"b10","event_id":"b11"}', "repeated field"),
+        (event(device_type="phone", event_id="b12"), "unknown device_type"),
+        (event(page="/other"), "duplicate event_id (first at events_a.jsonl line 1)"),
+    ]
+    write(d / "events_a.jsonl", [event(), *(l for l, _ in bad_events)])
+    write(d / "events_b.jsonl", [event(event_id="e9"), event(event_ts="2024-01-05 00:00:00")])
+
+    result = loader.load_raw(spark, d)
+
+    expected = [("users", "users.csv", i + 3, reason, line) for i, (line, reason) in enumerate(bad_users)]
+    expected += [("events", "events_a.jsonl", i + 2, reason, line) for i, (line, reason) in enumerate(bad_events)]
+    expected.append(("events", "events_b.jsonl", 2, "duplicate event_id (first at events_a.jsonl line 1)",
+                     event(event_ts="2024-01-05 00:00:00")))
+    got = rows(spark, "raw.quarantine", "dataset", "source_file", "line_number", "reason", "raw_line")
+    assert [g for g in got if g[0] in ("users", "events")] == sorted(expected)
+    assert rows(spark, "raw.users", "user_id", "email") == [("u1", "ann.lee@gmail.com")]
+    assert rows(spark, "raw.events", "event_id", "_source_file", "_source_line") == [
+        ("e1", "events_a.jsonl", 1), ("e9", "events_b.jsonl", 1)]
+    for name in ("users", "events"):
+        assert all(f.balanced for f in result[name].files)
+    assert result["events"].file("events_a.jsonl").read == len(bad_events) + 1
+    assert result["users"].quarantined == len(bad_users)
+
+
+def test_a_duplicate_of_an_earlier_load_is_quarantined_and_reload_is_idempotent(spark, tmp_path):
+    day1 = landing(tmp_path / "d1", {"vitals.csv": ["u1,A,B,d1,2024-01-01 10:00:00,70"]})
+    write(day1 / "events_2024-01-02.jsonl", [event(), event(event_id="e2")])
+    day2 = landing(tmp_path / "d2", {"vitals_2.csv": ["u1,A,B,d1,2024-01-03 10:00:00,70"]})
+    write(day2 / "events_2024-01-03.jsonl", [event(event_id="e3", event_ts="2024-01-03 09:00:00"),
+                                             event(event_id="e2", event_ts="2024-01-03 09:00:00")])
+    loader.load_raw(spark, day1)
+    loader.load_raw(spark, day2)
+    loader.load_raw(spark, day2)  # again: idempotent, and e2 is still the first one's
+    assert rows(spark, "raw.events", "event_id", "_source_file") == [
+        ("e1", "events_2024-01-02.jsonl"), ("e2", "events_2024-01-02.jsonl"),
+        ("e3", "events_2024-01-03.jsonl")]
+    assert rows(spark, "raw.quarantine", "source_file", "line_number", "reason") == [
+        ("events_2024-01-03.jsonl", 2, "duplicate event_id (first at events_2024-01-02.jsonl line 2)")]
+
+
+def test_generated_landing_reconciles_with_the_manifest_and_reloads_identically(spark, tmp_path):
+    import json
+
+    from sflux import generator as gen
+
+    out = tmp_path / "gen"
+    config = gen.GeneratorConfig(out=out, users=120, days=2, seed=3, split="day", cities=5,
+                                 bad_user_rate=0.1, duplicate_user_rate=0.05, bad_event_rate=0.02,
+                                 duplicate_event_rate=0.02, events_per_user_day=10.0, quiet=True)
+    manifest = gen.generate(config, progress=False).manifest
+    first = loader.load_raw(spark, out)
+    faults = manifest["faults"]
+    assert first["users"].read == manifest["counts"]["user_rows"]
+    assert first["users"].quarantined == faults["bad_user_rows"] + faults["duplicate_user_rows"] > 0
+    assert first["events"].read == manifest["counts"]["event_lines"]
+    assert first["events"].quarantined == faults["bad_event_lines"] + faults["duplicate_event_lines"] > 0
+    assert spark.table("raw.users").select("user_id").distinct().count() == spark.table("raw.users").count()
+    assert spark.table("raw.events").select("event_id").distinct().count() == first["events"].loaded
+    reasons = {r[0]: r[1] for r in spark.sql(
+        "select regexp_replace(reason, ' \\\\(first at .*', ''), count(*) from raw.quarantine "
+        "where dataset = 'events' group by 1").collect()}
+    kinds = manifest["fault_kinds"]["events"]
+    assert reasons.get("duplicate event_id", 0) == faults["duplicate_event_lines"]
+    assert reasons.get("malformed JSON (one object per line)", 0) == kinds["malformed_json"]
+    assert reasons.get("missing user_id", 0) == kinds["missing_user_id"]
+    assert reasons.get("unparseable event_ts", 0) == kinds["bad_event_ts"]
+    assert reasons.get("unknown event_type", 0) == kinds["unknown_event_type"]
+    assert reasons.get("amount_eur on a non-purchase event", 0) == kinds["amount_on_non_purchase"]
+    assert reasons.get("missing amount_eur on a purchase", 0) == kinds["missing_amount_on_purchase"]
+    # Every loaded event belongs to a user of users.csv.
+    users_in_file = {line.split(",", 1)[0].strip('"') for line in
+                     (out / "users.csv").read_text(encoding="utf-8").splitlines()[1:]}
+    event_users = {r[0] for r in spark.sql("select distinct user_id from raw.events").collect()}
+    assert event_users <= users_in_file
+    before = {t: rows(spark, t, *[c for c in spark.table(t).columns if "loaded_at" not in c])
+              for t in ("raw.users", "raw.events", "raw.quarantine")}
+    second = loader.load_raw(spark, out)
+    after = {t: rows(spark, t, *[c for c in spark.table(t).columns if "loaded_at" not in c])
+             for t in ("raw.users", "raw.events", "raw.quarantine")}
+    assert after == before and second.datasets == first.datasets
+    assert json.loads((out / "generation_manifest.json").read_text(encoding="utf-8")) == manifest
