@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""GDPR operations for a DPO or an analytics engineer.
+
+  export           --user-id U --out DIR   subject access bundle (Art. 15/20)
+  erase            --user-id U             right to erasure (Art. 17)
+  verify-erasure   --user-id U             exit 1 if anything of U is left
+  purge-expired    [--as-of DATE]          retention: drop rows past their declared age
+
+Relations holding subject data are discovered from dbt metadata
+(`meta: subject_key` on sources and models, see scripts/sflux/subject_data.py).
+Every call is audited in raw.privacy_audit_log. Needs the pseudonymization key
+in DBT_ENV_SECRET_PSEUDONYM_KEY (the Makefile passes .secrets/pseudonym.key).
+
+Examples:
+  .venv/bin/python scripts/gdpr.py export --user-id user_000042 --out exports/user_000042
+  .venv/bin/python scripts/gdpr.py erase --user-id user_000042 --landing data/landing
+  .venv/bin/python scripts/gdpr.py verify-erasure --user-id user_000042 --landing data/landing
+  .venv/bin/python scripts/gdpr.py purge-expired --as-of 2027-03-01
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from datetime import date
+from pathlib import Path
+from typing import NoReturn
+
+from sflux import paths
+from sflux.errors import UserError
+
+PROG = "gdpr"
+
+
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog=PROG, description=__doc__.split("\n\n")[0],
+                           formatter_class=argparse.RawDescriptionHelpFormatter,
+                           epilog="exit codes: 0 done; 1 subject not found, data left after an "
+                           "erasure, or an incomplete erasure (rerun to finish); 2 bad input.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    landing_help = ("landing directory under management, scanned and cleaned too (repeatable; "
+                    "default: $SANTEFLUX_LANDING_DIRS, separated by ':')")
+
+    export = commands.add_parser("export", help="write everything held about a subject as JSON")
+    export.add_argument("--user-id", required=True, help="the subject's raw user id, e.g. user_000042")
+    export.add_argument("--out", required=True, type=Path, help="directory for the bundle")
+
+    erase = commands.add_parser("erase", help="erase a subject everywhere and rebuild aggregates")
+    erase.add_argument("--user-id", required=True, help="the subject's raw user id")
+    erase.add_argument("--landing", action="append", type=Path, help=landing_help)
+    erase.add_argument("--no-rebuild", action="store_true",
+                       help="skip the dbt build that recomputes aggregates (run it yourself)")
+
+    verify = commands.add_parser("verify-erasure", help="exit 1 if the subject is found anywhere")
+    verify.add_argument("--user-id", required=True, help="the subject's raw user id")
+    verify.add_argument("--landing", action="append", type=Path, help=landing_help)
+
+    purge = commands.add_parser("purge-expired", help="remove rows older than their retention")
+    purge.add_argument("--as-of", type=date.fromisoformat, default=date.today(),
+                       help="reference date, YYYY-MM-DD (default: today, UTC)")
+    return parser
+
+
+def _dbt_build() -> None:
+    """Rebuild in-process, so dbt reuses this process's Spark session (the
+    embedded Derby metastore admits one JVM)."""
+    from dbt.cli.main import dbtRunner
+
+    result = dbtRunner().invoke(["build", "--quiet", "--project-dir", str(paths.REPO_ROOT)])
+    if not result.success:
+        raise RuntimeError(f"dbt build failed: {result.exception or 'see logs/dbt.log'}")
+
+
+def main(argv: list[str] | None = None, spark=None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("SANTEFLUX_HOME", str(paths.home()))
+    from sflux import gdpr
+
+    def say(message: str) -> None:
+        print(f"{PROG}: {message}", flush=True)
+
+    try:
+        gdpr.require_key()
+        if spark is None:
+            from sflux.spark import get_spark
+
+            spark = get_spark()
+        if args.command != "purge-expired":
+            try:
+                gdpr.validate_user_id(args.user_id)
+            except UserError:
+                from sflux import audit
+
+                audit.record(spark, args.command.replace("-", "_"), status="rejected_invalid_id")
+                raise
+        if args.command == "export":
+            manifest = gdpr.export(spark, args.user_id, args.out)
+            for item in manifest["files"]:
+                say(f"{item['relation']}: {item['rows']} row(s) -> {args.out / item['file']}")
+            say(f"bundle written: {args.out / 'manifest.json'}")
+        elif args.command == "erase":
+            removed = gdpr.erase(spark, args.user_id, args.landing,
+                                 rebuild=(lambda: None) if args.no_rebuild else _dbt_build, log=say)
+            say(f"erased: {sum(removed.values())} row(s)/line(s) removed from {len(removed)} place(s)")
+        elif args.command == "verify-erasure":
+            found = gdpr.verify_erasure(spark, args.user_id, args.landing)
+            for where, n in found.items():
+                say(f"FOUND {n} occurrence(s) in {where}")
+            if found:
+                return 1
+            say("nothing of the subject found in any relation or managed file")
+        else:
+            removed = gdpr.purge_expired(spark, args.as_of, log=say)
+            say(f"purged {sum(removed.values())} row(s) from {len(removed)} relation(s)")
+    except gdpr.SubjectNotFound as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except gdpr.ErasureIncomplete as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except UserError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
