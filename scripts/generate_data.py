@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Generate synthetic SantéFlux landing files (subscriptions, vitals, users,
-events and a manifest of injected faults). The logic lives in sflux.generator; this file
+events, consent events and a manifest of injected faults). The logic lives in sflux.generator; this file
 only turns the command line into a GeneratorConfig.
 
 Example: python scripts/generate_data.py --out .santeflux/landing --users 250 --days 7 --seed 42
@@ -48,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="generate_data.py",
         description=(
             "Write subscriptions.csv, vitals CSV file(s), users.csv, events JSON Lines "
-            "file(s) and generation_manifest.json into --out, following the raw landing "
+            "file(s), consent_events.csv and generation_manifest.json into --out, following "
+            "the raw landing "
             "contract (sflux/contract.py). "
             "Same arguments and seed give byte-identical files. The manifest counts "
             "every injected fault, so checks downstream can compare exact numbers."
@@ -82,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--consent-share", type=float, default=d("consent_share"),
                         metavar="SHARE",
                         help="share of users with consent_analytics = true (0..1)")
+    parser.add_argument("--consent-change-rate", type=float, default=d("consent_change_rate"),
+                        metavar="SHARE",
+                        help="share of users (0..1) with a consent change in consent_events.csv "
+                             "within the generated days: a withdraw if consent_analytics is "
+                             "true, else a grant; about a fifth of them change back later")
     faults = parser.add_argument_group("fault rates (each between 0 and 1)")
     rate_help = {
         "frozen_rate": "share of user-days with a frozen-sensor episode "
@@ -102,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "user_id, bad event_ts, unknown event_type, amount_eur on a "
                           "non-purchase, no amount_eur on a purchase)",
         "duplicate_event_rate": "share of event lines written twice (same event_id)",
+        "bad_consent_rate": "share of consent_events.csv lines with one fault (unknown action "
+                            "or consent_type, bad event_ts, missing user_id, wrong field "
+                            "count, or the line written twice)",
     }
     for name, text in rate_help.items():
         faults.add_argument("--" + name.replace("_", "-"), type=float, default=d(name),

@@ -17,6 +17,9 @@ from sflux import paths
 
 RAW_SCHEMA = "raw"
 QUARANTINE_TABLE = f"{RAW_SCHEMA}.quarantine"
+# Written by the GDPR erasure (scripts/gdpr.py): pseudonyms of erased subjects.
+ERASURE_REGISTER_TABLE = f"{RAW_SCHEMA}.erasure_register"
+SUBJECT_COLUMN = "user_id"
 TIMESTAMP_FORMAT = "yyyy-MM-dd HH:mm:ss"  # Spark pattern; UTC
 DATE_FORMAT = "yyyy-MM-dd"
 
@@ -67,7 +70,9 @@ class Dataset:
     partition_by: tuple[tuple[str, str], ...] = field(default=())  # (name, SQL expr)
     file_format: str = "csv"  # "csv": header line + RFC 4180; "jsonl": one object per line
     required: bool = True  # False: a landing directory may hold no file of it
-    unique_key: str | None = None  # duplicates: the first occurrence loads, the rest are quarantined
+    # Columns that must be unique together; duplicates: the first occurrence
+    # loads, the rest are quarantined.
+    unique_key: tuple[str, ...] = ()
     rules: tuple[RowRule, ...] = ()
 
     @property
@@ -77,6 +82,11 @@ class Dataset:
     @property
     def header(self) -> list[str]:
         return [c.name for c in self.columns]
+
+    @property
+    def holds_subjects(self) -> bool:
+        """Rows name a data subject: erased subjects are skipped on load."""
+        return SUBJECT_COLUMN in self.header
 
     def files(self, directory: Path) -> list[Path]:
         found: set[Path] = set()
@@ -144,7 +154,7 @@ USERS = Dataset(
     ),
     table=f"{RAW_SCHEMA}.users",
     required=False,
-    unique_key="user_id",
+    unique_key=("user_id",),
     rules=(
         RowRule(
             "date_of_birth >= date'1900-01-01' and date_of_birth <= to_date(created_at)",
@@ -175,7 +185,7 @@ EVENTS = Dataset(
     partition_by=(("event_date", "to_date(event_ts)"),),
     file_format="jsonl",
     required=False,
-    unique_key="event_id",
+    unique_key=("event_id",),
     rules=(
         RowRule("event_type = 'purchase' or amount_eur is null", "amount_eur on a non-purchase event"),
         RowRule("event_type != 'purchase' or amount_eur is not null", "missing amount_eur on a purchase"),
@@ -183,7 +193,26 @@ EVENTS = Dataset(
     ),
 )
 
-DATASETS: tuple[Dataset, ...] = (SUBSCRIPTIONS, VITALS, USERS, EVENTS)
+# Consent changes as dated events. More consent types can be listed here; the
+# loader quarantines any other value.
+CONSENT_TYPES = ("analytics",)
+CONSENT_ACTIONS = ("grant", "withdraw")
+
+CONSENT_EVENTS = Dataset(
+    name="consent_events",
+    file_globs=("consent_events.csv", "consent_events*.csv"),
+    columns=(
+        Column("user_id", "string"),
+        Column("consent_type", "enum", values=CONSENT_TYPES),
+        Column("action", "enum", values=CONSENT_ACTIONS),
+        Column("event_ts", "timestamp"),
+    ),
+    table=f"{RAW_SCHEMA}.consent_events",
+    required=False,
+    unique_key=("user_id", "consent_type", "action", "event_ts"),  # exact duplicates
+)
+
+DATASETS: tuple[Dataset, ...] = (SUBSCRIPTIONS, VITALS, USERS, EVENTS, CONSENT_EVENTS)
 
 
 def subscription_tiers() -> list[str]:

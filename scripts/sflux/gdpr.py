@@ -357,7 +357,7 @@ def erase(spark: SparkSession, user_id: str, landing: list[Path],
 
 
 def verify_erasure(spark: SparkSession, user_id: str, landing: list[Path]) -> dict[str, int]:
-    """Occurrences of the subject's raw id or pseudonym in any string column
+    """Rows holding the subject's raw id (as a whole field) or pseudonym in any string column
     of any relation of the warehouse (every schema, not only tagged
     relations) and in the managed landing files. Empty means erased."""
     subject = Subject(validate_user_id(user_id), pseudonym_of(spark, user_id))
@@ -371,7 +371,11 @@ def verify_erasure(spark: SparkSession, user_id: str, landing: list[Path]) -> di
                        if f.dataType.simpleString() == "string"]
             if not columns:
                 continue
-            predicate = " or ".join(f"{_q(c)} in (:uid, :pseudonym)" for c in columns)
+            # The id as a whole field anywhere in the text (a quarantined
+            # line holds it among other fields), the pseudonym as a value.
+            predicate = " or ".join(
+                f"{_q(c)} = :pseudonym or {_q(c)} rlike concat('(^|[^A-Za-z0-9_])\\\\Q', :uid, "
+                f"'\\\\E([^A-Za-z0-9_]|$)')" for c in columns)
             n = spark.sql(f"select count(*) from {_q(name)} where {predicate}",
                           args={"uid": user_id, "pseudonym": subject.pseudonym}).collect()[0][0]
             if n:

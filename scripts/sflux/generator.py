@@ -43,13 +43,22 @@ from faker import Faker
 
 from sflux import events as ev
 from sflux import paths, people
-from sflux.contract import DATASETS, EVENTS, SUBSCRIPTIONS, USERS, VITALS, subscription_tiers
+from sflux.contract import (
+    CONSENT_EVENTS,
+    DATASETS,
+    EVENTS,
+    SUBSCRIPTIONS,
+    USERS,
+    VITALS,
+    subscription_tiers,
+)
 from sflux.errors import UserError
 
 MANIFEST_NAME = "generation_manifest.json"
 SUBSCRIPTIONS_NAME = "subscriptions.csv"
 VITALS_NAME = "vitals.csv"
 USERS_NAME = "users.csv"
+CONSENT_EVENTS_NAME = "consent_events.csv"
 SPLITS = ("none", "day")
 
 MINUTES_PER_DAY = 1440
@@ -146,9 +155,11 @@ SECOND_UPGRADE_SHARE = 0.3
 
 # Sub-streams of the seed, so adding draws to one part leaves the others as
 # they were (users.csv and events were added without changing a byte of
-# vitals.csv or subscriptions.csv).
+# vitals.csv or subscriptions.csv; consent_events.csv without changing the
+# others).
 STREAM_PEOPLE, STREAM_SUBSCRIPTIONS, STREAM_READINGS = 1, 2, 3
 STREAM_USERS, STREAM_USER_FAULTS, STREAM_EVENTS = 4, 5, 6
+STREAM_CONSENT, STREAM_CONSENT_FAULTS = 7, 8
 
 
 @dataclass(frozen=True)
@@ -172,7 +183,9 @@ class GeneratorConfig:
     duplicate_user_rate: float = 0.005
     bad_event_rate: float = 0.002
     duplicate_event_rate: float = 0.002
+    bad_consent_rate: float = 0.01
     consent_share: float = 0.85
+    consent_change_rate: float = 0.1
     events_per_user_day: float = 20.0
     cities: int = 12
     quiet: bool = False
@@ -198,6 +211,9 @@ class GeneratorConfig:
                 raise UserError(f"{flag} must be between 0 and 1 (got {value})")
         if not (math.isfinite(self.consent_share) and 0.0 <= self.consent_share <= 1.0):
             raise UserError(f"--consent-share must be between 0 and 1 (got {self.consent_share})")
+        if not (math.isfinite(self.consent_change_rate) and 0.0 <= self.consent_change_rate <= 1.0):
+            raise UserError("--consent-change-rate must be between 0 and 1 "
+                            f"(got {self.consent_change_rate})")
         if not (math.isfinite(self.events_per_user_day) and 0.0 <= self.events_per_user_day <= 10_000):
             raise UserError("--events-per-user-day must be between 0 and 10000 "
                             f"(got {self.events_per_user_day})")
@@ -229,6 +245,7 @@ RATE_FIELDS = (
     "duplicate_user_rate",
     "bad_event_rate",
     "duplicate_event_rate",
+    "bad_consent_rate",
 )
 
 
@@ -892,7 +909,7 @@ def prepare_out_dir(out: Path, landing_names: Sequence[str]) -> None:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as problem:
         raise UserError(f"cannot create --out {out}: {problem.strerror}") from None
-    keep = {SUBSCRIPTIONS_NAME, USERS_NAME, *landing_names}
+    keep = {SUBSCRIPTIONS_NAME, USERS_NAME, CONSENT_EVENTS_NAME, *landing_names}
     stale = [p for d in DATASETS for p in d.files(out) if p.name not in keep]
     if not stale:
         return
@@ -1059,6 +1076,36 @@ def write_users(path: Path, users: people.Users, last_login: np.ndarray, cfg: Ge
     return table.num_rows, kinds
 
 
+@dataclass(frozen=True)
+class ConsentResult:
+    rows: int  # lines written, header excluded
+    changes: int  # distinct consent events
+    users: int  # users with at least one change
+    faults: dict[str, int]
+
+
+def write_consent_events(path: Path, cfg: GeneratorConfig, pop: Population, users: people.Users
+                         ) -> ConsentResult:
+    """consent_events.csv from streams of its own, so the other files keep
+    their bytes. Small (a share of users, one or two events each): the csv
+    module is fast enough."""
+    epoch = int(datetime(cfg.start_date.year, cfg.start_date.month, cfg.start_date.day,
+                         tzinfo=timezone.utc).timestamp())
+    consent = users.columns["consent_analytics"].to_numpy(zero_copy_only=False)
+    changes = people.consent_changes(
+        pop.user_ids.to_pylist(), consent, users.created_at, epoch, cfg.days,
+        cfg.consent_change_rate, np.random.default_rng([cfg.seed, STREAM_CONSENT]),
+    )
+    rows, faults = people.consent_text_rows(
+        changes, cfg.bad_consent_rate, np.random.default_rng([cfg.seed, STREAM_CONSENT_FAULTS])
+    )
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(CONSENT_EVENTS.header)
+        writer.writerows(rows)
+    return ConsentResult(len(rows), len(changes), len({c.user_id for c in changes}), faults)
+
+
 def build_manifest(
     cfg: GeneratorConfig,
     rules: Rules,
@@ -1069,6 +1116,7 @@ def build_manifest(
     files: dict[str, int],
     user_faults: dict[str, int],
     event_counts: ev.EventCounts,
+    consent: ConsentResult,
 ) -> dict[str, Any]:
     """What was asked for and what was injected. No timestamps or paths, so
     it is as reproducible as the data."""
@@ -1081,7 +1129,8 @@ def build_manifest(
         "seed": cfg.seed,
         "arguments": cfg.data_arguments(),
         "contract": {"vitals": VITALS.header, "subscriptions": SUBSCRIPTIONS.header,
-                     "users": USERS.header, "events": [c.name for c in EVENTS.columns]},
+                     "users": USERS.header, "events": [c.name for c in EVENTS.columns],
+                     "consent_events": CONSENT_EVENTS.header},
         "rules": asdict(rules),
         "tiers": subscription_tiers(),
         "cities": {c.name: int(n) for c, n in zip(pool, users_per_city)},
@@ -1094,6 +1143,9 @@ def build_manifest(
             "event_lines": event_lines,
             "distinct_events": event_counts.events,
             "events_by_type": event_counts.by_type,
+            "consent_event_lines": consent.rows,
+            "consent_changes": consent.changes,
+            "users_changing_consent": consent.users,
         },
         # Reading-level counts are over distinct readings (before duplicate
         # lines are added); duplicate_readings counts the extra lines. Every
@@ -1114,10 +1166,13 @@ def build_manifest(
             "duplicate_user_rows": user_faults["duplicate_user_id"],
             "bad_event_lines": sum(event_counts.faults.values()),
             "duplicate_event_lines": event_counts.duplicate_lines,
+            # Each one quarantined once (a duplicate_line's copy included).
+            "bad_consent_lines": sum(consent.faults.values()),
         },
         "fault_kinds": {
             "users": {k: v for k, v in user_faults.items() if k != "duplicate_user_id"},
             "events": event_counts.faults,
+            "consent_events": consent.faults,
         },
         "valid_edge_cases": {
             "boundary_heart_rate": faults.boundary_heart_rate,
@@ -1128,7 +1183,8 @@ def build_manifest(
 
 
 def generate(cfg: GeneratorConfig, progress: bool = True) -> GenerationResult:
-    """Write subscriptions, vitals, users, events and the manifest into cfg.out."""
+    """Write subscriptions, vitals, users, events, consent events and the
+    manifest into cfg.out."""
     cfg.validate()
     began = time.perf_counter()
     rules = load_rules()
@@ -1168,9 +1224,11 @@ def generate(cfg: GeneratorConfig, progress: bool = True) -> GenerationResult:
     finally:
         bar.finish()
     write_subscriptions(out / SUBSCRIPTIONS_NAME, subs.rows)
+    consent = write_consent_events(out / CONSENT_EVENTS_NAME, cfg, pop, users)
     files = {SUBSCRIPTIONS_NAME: len(subs.rows), **sink.commit(), USERS_NAME: user_rows,
-             **events_sink.commit()}
-    manifest = build_manifest(cfg, rules, pool, pop, subs, faults, files, user_faults, event_counts)
+             **events_sink.commit(), CONSENT_EVENTS_NAME: consent.rows}
+    manifest = build_manifest(cfg, rules, pool, pop, subs, faults, files, user_faults, event_counts,
+                              consent)
     text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
     (out / MANIFEST_NAME).write_text(text, encoding="utf-8", newline="\n")
     return GenerationResult(manifest=manifest, seconds=time.perf_counter() - began, files=files)

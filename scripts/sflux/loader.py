@@ -11,8 +11,9 @@ How a load works:
 
 1. **Pre-flight** (plain Python, before Spark is even started): the input
    directory exists, every required dataset of ``contract.DATASETS`` has at
-   least one file (users and events are optional), and every CSV file's
-   first line (UTF-8, BOM stripped) is exactly the contract header. Any
+   least one file (users, events and consent_events are optional), and
+   every CSV file's first line (UTF-8, BOM stripped) is exactly the contract
+   header. Any
    problem is a ``UserError`` and nothing is touched.
 2. **Parse** every dataset with Spark only (no Python UDF, no per-row Python):
    each line gets its exact file name and line number (see
@@ -23,14 +24,23 @@ How a load works:
    row rules checked. Where the dataset has a unique key, the first
    occurrence of a key loads and later ones are quarantined (rows already in
    the table from other files count as earlier). Each data line becomes
-   either a typed row or a quarantine row with a reason; nothing is dropped.
+   either a typed row or a quarantine row with a reason; nothing is dropped,
+   except the lines of erased subjects (below).
+   **Erased subjects**: when ``raw.erasure_register`` (written by
+   scripts/gdpr.py) holds pseudonyms, a line whose ``user_id`` pseudonymizes
+   (HMAC-SHA256 with the key, as the dbt ``pseudonymize`` macro) to one of
+   them is skipped: neither loaded nor quarantined (the quarantine keeps raw
+   lines), only counted. Such a load needs the key (``UserError`` before
+   anything is touched if it is missing); without a register or with an
+   empty one, no key is needed.
    Results land in staging (parquet directories
    ``<raw schema location>/loader_staging``).
 3. **Merge** in staging: the new content of every target is built next to it.
    A file is identified by its file name: its previous rows (in the dataset
    table and in ``raw.quarantine``) are replaced, other files' rows are kept.
 4. **Reconcile**: per file, lines read (excluding the header) must equal rows
-   loaded + rows quarantined in what is about to be published; otherwise
+   loaded + rows quarantined in what is about to be published + lines
+   skipped as erased subjects; otherwise
    ``ReconciliationError`` and nothing is published.
 5. **Publish**: ``INSERT OVERWRITE`` of every target from staging (dynamic
    partition overwrite of the affected ``reading_date`` / ``event_date``
@@ -82,6 +92,9 @@ JSON_OPTIONS = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COLUM
 BOOL_VALUES = ("true", "false")
 SPARK_TYPES = contract.SPARK_TYPES
 LINEAGE_COLUMNS = ("_source_file", "_source_line", "_loaded_at")
+PSEUDONYM_KEY_ENV = "DBT_ENV_SECRET_PSEUDONYM_KEY"
+MIN_KEY_LENGTH = 32
+REGISTER_COLUMN = "subject_pseudonym_id"
 QUARANTINE_COLUMNS = (
     ("dataset", "string"),
     ("source_file", "string"),
@@ -93,8 +106,8 @@ QUARANTINE_COLUMNS = (
 
 
 class ReconciliationError(RuntimeError):
-    """Rows read != rows loaded + rows quarantined: a loader bug; nothing was
-    published."""
+    """Rows read != rows loaded + rows quarantined + rows skipped as erased: a
+    loader bug; nothing was published."""
 
 
 # --------------------------------------------------------------------------
@@ -109,10 +122,11 @@ class FileCounts:
     read: int  # data lines, header excluded
     loaded: int
     quarantined: int
+    skipped_erased: int = 0  # lines of erased subjects: neither loaded nor quarantined
 
     @property
     def balanced(self) -> bool:
-        return self.read == self.loaded + self.quarantined
+        return self.read == self.loaded + self.quarantined + self.skipped_erased
 
 
 @dataclass(frozen=True)
@@ -133,6 +147,10 @@ class DatasetCounts:
     def quarantined(self) -> int:
         return sum(f.quarantined for f in self.files)
 
+    @property
+    def skipped_erased(self) -> int:
+        return sum(f.skipped_erased for f in self.files)
+
     def file(self, name: str) -> FileCounts:
         for counts in self.files:
             if counts.file == name:
@@ -145,6 +163,7 @@ class LoadResult:
     input_dir: Path
     loaded_at: dt.datetime  # UTC; the _loaded_at / loaded_at of every new row
     datasets: tuple[DatasetCounts, ...]
+    erasure_register_applied: bool = False  # a non-empty raw.erasure_register was honoured
 
     def __getitem__(self, dataset: str) -> DatasetCounts:
         for counts in self.datasets:
@@ -164,25 +183,36 @@ class LoadResult:
     def quarantined(self) -> int:
         return sum(d.quarantined for d in self.datasets)
 
+    @property
+    def skipped_erased(self) -> int:
+        return sum(d.skipped_erased for d in self.datasets)
+
 
 def format_report(result: LoadResult) -> list[str]:
     """The reconciliation table, one line per file and per dataset."""
-    rows = [("dataset", "file", "read", "loaded", "quarantined")]
+    rows = [("dataset", "file", "read", "loaded", "quarantined", "erased")]
     for ds in result.datasets:
         for f in ds.files:
-            rows.append((ds.dataset, f.file, str(f.read), str(f.loaded), str(f.quarantined)))
+            rows.append((ds.dataset, f.file, str(f.read), str(f.loaded), str(f.quarantined),
+                         str(f.skipped_erased)))
         label = "(all files)" if ds.files else "(no file: table left as it was)"
-        rows.append((ds.dataset, label, str(ds.read), str(ds.loaded), str(ds.quarantined)))
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        rows.append((ds.dataset, label, str(ds.read), str(ds.loaded), str(ds.quarantined),
+                     str(ds.skipped_erased)))
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
     lines = []
     for r in rows:
         left = "  ".join(r[i].ljust(widths[i]) for i in range(2))
-        right = "  ".join(r[i].rjust(widths[i]) for i in range(2, 5))
+        right = "  ".join(r[i].rjust(widths[i]) for i in range(2, 6))
         lines.append(f"{left}  {right}")
     lines.append(
         f"reconciled: read {result.read} = loaded {result.loaded} "
-        f"+ quarantined {result.quarantined}"
+        f"+ quarantined {result.quarantined} + erased {result.skipped_erased}"
     )
+    if result.erasure_register_applied:
+        lines.append(
+            f"erased subjects: {result.skipped_erased} rows skipped "
+            f"(in {contract.ERASURE_REGISTER_TABLE}; not loaded, not quarantined)"
+        )
     return lines
 
 
@@ -417,13 +447,19 @@ def parse(
     dataset: contract.Dataset,
     tiers: Sequence[str],
     earlier: DataFrame | None = None,
+    erased: DataFrame | None = None,
 ) -> DataFrame:
     """Typed contract columns + _source_file, _source_line, _reason (NULL for
-    a good row) and _raw_line (the line, kept for quarantined rows only).
+    a good row), _erased and _raw_line (the line, kept for quarantined rows
+    only).
 
     ``earlier``: rows already in the target from other files (the unique key,
     _source_file, _source_line); with a unique key, they count as earlier
-    occurrences than any row of this load."""
+    occurrences than any row of this load.
+    ``erased``: the pseudonyms of erased subjects (see :func:`erased_subjects`);
+    a row of one of them has _erased true and every other column but the
+    lineage NULL, so none of their data goes further, not even to the
+    quarantine."""
     from pyspark.sql import functions as F
 
     if dataset.file_format == "jsonl":
@@ -454,14 +490,75 @@ def parse(
             "_reason",
             F.coalesce(F.col("_reason"), F.when(rule_reasons != "", rule_reasons)),
         )
-    if dataset.unique_key is not None:
+    if erased is not None and dataset.holds_subjects:
+        stage2 = _mark_erased(stage2, erased)
+    else:
+        stage2 = stage2.withColumn("_erased", F.lit(False))
+    if dataset.unique_key:
         stage2 = _mark_duplicates(stage2, dataset.unique_key, earlier)
+    kept = ~F.col("_erased")
     return stage2.select(
-        *[c.name for c in dataset.columns],
+        *[F.when(kept, F.col(c.name)).alias(c.name) for c in dataset.columns],
         "_source_file",
         "_source_line",
-        "_reason",
-        F.when(F.col("_reason").isNotNull(), F.col("value")).alias("_raw_line"),
+        F.when(kept, F.col("_reason")).alias("_reason"),
+        "_erased",
+        F.when(kept & F.col("_reason").isNotNull(), F.col("value")).alias("_raw_line"),
+    )
+
+
+def _key_sql() -> str:
+    """The dbt ``pseudonym_key`` macro: the key is read inside the JVM, so it
+    never appears in a query text, plan or log."""
+    return f"reflect('java.lang.System', 'getenv', '{PSEUDONYM_KEY_ENV}')"
+
+
+def _pseudonym_sql(column: str) -> str:
+    """The dbt ``pseudonymize`` macro's expression."""
+    return f"lower(hex(hmac({_key_sql()}, cast(`{column}` as string))))"
+
+
+def erased_subjects(spark: SparkSession) -> DataFrame | None:
+    """The distinct pseudonyms of ``raw.erasure_register``, or None when the
+    register is missing or empty. With pseudonyms to honour, the key must be
+    in the Spark driver's environment: UserError otherwise."""
+    from pyspark.sql import functions as F
+
+    table = contract.ERASURE_REGISTER_TABLE
+    if not spark.catalog.tableExists(table):
+        return None
+    register = spark.table(table)
+    if REGISTER_COLUMN not in [c.lower() for c in register.columns]:
+        raise UserError(f"{table} has no {REGISTER_COLUMN} column: cannot skip erased subjects")
+    pseudonyms = (
+        register.select(F.lower(F.col(REGISTER_COLUMN)).alias("_pseudonym"))
+        .where(F.col("_pseudonym").isNotNull())
+        .distinct()
+    )
+    if pseudonyms.isEmpty():
+        return None
+    key_length = spark.sql(f"select coalesce(length({_key_sql()}), 0)").first()[0]
+    if key_length < MIN_KEY_LENGTH:
+        raise UserError(
+            f"{table} is not empty: the loader needs {PSEUDONYM_KEY_ENV} (at least "
+            f"{MIN_KEY_LENGTH} characters, in the Spark driver's environment) to skip "
+            "erased subjects"
+        )
+    return pseudonyms
+
+
+def _mark_erased(rows: DataFrame, erased: DataFrame) -> DataFrame:
+    """_erased: the row's subject is in the register. The register is small
+    next to the data: broadcast."""
+    from pyspark.sql import functions as F
+
+    subject = F.col(contract.SUBJECT_COLUMN)
+    pseudonym = F.when(subject.isNotNull(), F.expr(_pseudonym_sql(contract.SUBJECT_COLUMN)))
+    hits = erased.select("_pseudonym", F.lit(True).alias("_hit"))
+    return (
+        rows.withColumn("_pseudonym", pseudonym)
+        .join(F.broadcast(hits), "_pseudonym", "left")
+        .select(*rows.columns, F.coalesce(F.col("_hit"), F.lit(False)).alias("_erased"))
     )
 
 
@@ -534,21 +631,26 @@ def _jsonl_fields(numbered: DataFrame, dataset: contract.Dataset) -> tuple[DataF
     return stage1, structural
 
 
-def _mark_duplicates(rows: DataFrame, key: str, earlier: DataFrame | None) -> DataFrame:
-    """Quarantine every occurrence of a key after the first: rows in the
-    target from other files first, then this load's by file name and line.
-    Rows already quarantined for another reason claim no key."""
+def _mark_duplicates(
+    rows: DataFrame, key: Sequence[str], earlier: DataFrame | None
+) -> DataFrame:
+    """Quarantine every occurrence of a key (one or more columns) after the
+    first: rows in the target from other files first, then this load's by
+    file name and line. Rows already quarantined for another reason, or
+    skipped as erased, claim no key."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
+    label = key[0] if len(key) == 1 else f"({', '.join(key)})"
+    claims = F.col("_reason").isNull() & ~F.col("_erased")
     new = rows.withColumn("_new", F.lit(1)).withColumn(
-        "_k", F.when(F.col("_reason").isNull(), F.col(key))
+        "_k", F.when(claims, F.struct(*key))
     )
     union = new
     if earlier is not None:
         union = new.unionByName(
             earlier.select(
-                F.col(key).alias("_k"), "_source_file", "_source_line", F.lit(0).alias("_new")
+                F.struct(*key).alias("_k"), "_source_file", "_source_line", F.lit(0).alias("_new")
             ),
             allowMissingColumns=True,
         )
@@ -557,7 +659,7 @@ def _mark_duplicates(rows: DataFrame, key: str, earlier: DataFrame | None) -> Da
     duplicate = F.when(
         F.col("_k").isNotNull() & (F.row_number().over(w) > 1),
         F.concat(
-            F.lit(f"duplicate {key} (first at "),
+            F.lit(f"duplicate {label} (first at "),
             first.getField("_source_file"),
             F.lit(" line "),
             first.getField("_source_line").cast("string"),
@@ -705,10 +807,14 @@ def load_raw(
         partition_cols = [name for name, _ in dataset.partition_by]
         _ensure_table(spark, dataset.table, table_fields(spark, dataset), partition_cols)
     _ensure_table(spark, contract.QUARANTINE_TABLE, list(QUARANTINE_COLUMNS))
+    erased = erased_subjects(spark)  # before staging: a missing key touches nothing
     staging = Staging(spark)
     staging.clear()
     try:
-        return _load(spark, plan, tiers, loaded_at, say, staging)
+        if erased is not None:
+            # One snapshot of the register for the whole load.
+            erased = staging.write("erased_subjects", erased)
+        return _load(spark, plan, tiers, loaded_at, say, staging, erased)
     finally:
         staging.clear()
 
@@ -720,6 +826,7 @@ def _load(
     loaded_at: dt.datetime,
     say: Log,
     staging: Staging,
+    erased: DataFrame | None = None,
 ) -> LoadResult:
     from pyspark.sql import functions as F
 
@@ -740,18 +847,18 @@ def _load(
                 f"Spark read {sorted(read[dataset.name])}, expected {names[dataset.name]}"
             )
         earlier = None
-        if dataset.unique_key is not None:
+        if dataset.unique_key:
             earlier = spark.table(dataset.table).where(
                 ~F.col("_source_file").isin(names[dataset.name])
             )
-        rows = parse(numbered, dataset, tiers, earlier)
+        rows = parse(numbered, dataset, tiers, earlier, erased)
         parsed[dataset.name] = staging.write(f"parsed_{dataset.name}", rows)
 
     # 2. Merge: the new content of every target, in staging.
     steps: dict[str, _PublishStep] = {}
     for dataset in active:
         say(f"merging {dataset.table}")
-        fresh = parsed[dataset.name].where(F.col("_reason").isNull()).select(
+        fresh = parsed[dataset.name].where(F.col("_reason").isNull() & ~F.col("_erased")).select(
             *[c.name for c in dataset.columns],
             "_source_file",
             "_source_line",
@@ -818,7 +925,7 @@ def _load(
     for dataset in active:
         merged_q = merged_q.unionByName(
             parsed[dataset.name]
-            .where(F.col("_reason").isNotNull())
+            .where(F.col("_reason").isNotNull() & ~F.col("_erased"))
             .select(
                 F.lit(dataset.name).alias("dataset"),
                 F.col("_source_file").alias("source_file"),
@@ -831,8 +938,10 @@ def _load(
     quarantine = _PublishStep(contract.QUARANTINE_TABLE, staging.write("quarantine", merged_q))
 
     # 3. Reconcile before anything is published.
-    counts = _reconcile(plan, read, steps, quarantine)
-    result = LoadResult(plan.input_dir, loaded_at, counts)
+    counts = _reconcile(plan, read, steps, quarantine, parsed)
+    result = LoadResult(plan.input_dir, loaded_at, counts, erasure_register_applied=erased is not None)
+    if erased is not None:
+        say(f"erased subjects: {result.skipped_erased} rows skipped")
 
     # 4. Publish: whole tables first, partitioned tables last.
     order = [s for s in steps.values() if s.partition_column is None]
@@ -849,11 +958,12 @@ def _reconcile(
     read: dict[str, dict[str, int]],
     steps: dict[str, _PublishStep],
     quarantine: _PublishStep,
+    parsed: dict[str, DataFrame],
 ) -> tuple[DatasetCounts, ...]:
     """Per file of this load: lines read (from the block statistics) must equal
-    the rows about to be published, loaded + quarantined, and their line
-    numbers must run from the first data line (2 after a CSV header, else 1)
-    to the last."""
+    the rows about to be published, loaded + quarantined, plus the lines
+    skipped as erased subjects, and their line numbers must run from the
+    first data line (2 after a CSV header, else 1) to the last."""
     from pyspark.sql import functions as F
 
     parts = []
@@ -869,6 +979,7 @@ def _reconcile(
                 F.col("_source_file").alias("file"),
                 F.col("_source_line").alias("line"),
                 F.lit(1).alias("good"),
+                F.lit(0).alias("skipped"),
             )
         )
         parts.append(
@@ -879,6 +990,18 @@ def _reconcile(
                 F.col("source_file").alias("file"),
                 F.col("line_number").alias("line"),
                 F.lit(0).alias("good"),
+                F.lit(0).alias("skipped"),
+            )
+        )
+        parts.append(
+            parsed[dataset.name]
+            .where(F.col("_erased"))
+            .select(
+                F.lit(dataset.name).alias("dataset"),
+                F.col("_source_file").alias("file"),
+                F.col("_source_line").alias("line"),
+                F.lit(0).alias("good"),
+                F.lit(1).alias("skipped"),
             )
         )
     if not parts:
@@ -891,6 +1014,7 @@ def _reconcile(
         for r in union.groupBy("dataset", "file")
         .agg(
             F.sum("good").alias("loaded"),
+            F.sum("skipped").alias("skipped"),
             F.count(F.lit(1)).alias("rows"),
             F.min("line").alias("first"),
             F.max("line").alias("last"),
@@ -905,13 +1029,14 @@ def _reconcile(
             n_read = read[dataset.name][name]
             row = found.get((dataset.name, name))
             loaded = int(row["loaded"]) if row else 0
-            quarantined = int(row["rows"]) - loaded if row else 0
-            counts = FileCounts(dataset.name, name, n_read, loaded, quarantined)
+            skipped = int(row["skipped"]) if row else 0
+            quarantined = int(row["rows"]) - loaded - skipped if row else 0
+            counts = FileCounts(dataset.name, name, n_read, loaded, quarantined, skipped)
             per_file.append(counts)
             if not counts.balanced:
                 problems.append(
                     f"{dataset.name}/{name}: read {n_read} != loaded {loaded} "
-                    f"+ quarantined {quarantined}"
+                    f"+ quarantined {quarantined} + skipped as erased {skipped}"
                 )
             elif row and (
                 row["first"] != 1 + header_lines or row["last"] != n_read + header_lines

@@ -100,12 +100,41 @@ def built(spark, landing: Path):
 
 @pytest.fixture(scope="session")
 def consenting_users(spark, built) -> set[str]:
-    """Raw ids of the members with analytics consent, as loaded. Only they
+    """Raw ids of the members with analytics consent now, as loaded. Only they
     may appear (pseudonymized) outside the raw zone."""
-    return {r[0] for r in spark.sql("select user_id from raw.users where consent_analytics").collect()}
+    return current_consent(spark)
+
+
+def current_consent(spark) -> set[str]:
+    """The consent rule, recomputed in Python independently of the dbt macro
+    (has_analytics_consent): a member's latest analytics event in
+    raw.consent_events wins (withdraw on a same-second tie), else the
+    profile's consent_analytics; members unknown to raw.users have none."""
+    profiles = {r[0]: bool(r[1]) for r in spark.sql(
+        "select user_id, consent_analytics from raw.users").collect()}
+    latest: dict[str, tuple] = {}
+    for user_id, action, ts in spark.sql(
+            "select user_id, action, event_ts from raw.consent_events "
+            "where consent_type = 'analytics'").collect():
+        rank = (ts, action == "withdraw")
+        if user_id not in latest or rank > latest[user_id][0]:
+            latest[user_id] = (rank, action == "grant")
+    return {u for u, flag in profiles.items() if (latest[u][1] if u in latest else flag)}
 
 
 def pytest_collection_modifyitems(config, items):
     """Tests that change the shared warehouse run after every test that
     compares it with the landing files."""
     items.sort(key=lambda item: item.get_closest_marker("mutates_warehouse") is not None)
+
+
+def string_values(spark, schemas=("anonymized", "analytics")) -> set[str]:
+    """Every distinct string value of every relation in `schemas`."""
+    values: set[str] = set()
+    for schema in schemas:
+        for table in spark.catalog.listTables(schema):
+            df = spark.table(f"{schema}.{table.name}")
+            for field in df.schema.fields:
+                if field.dataType.simpleString() == "string":
+                    values |= {r[0] for r in df.select(field.name).distinct().collect()}
+    return values

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from sflux import generator as gen
-from sflux.contract import EVENTS, SUBSCRIPTIONS, USERS, VITALS, subscription_tiers
+from sflux.contract import CONSENT_EVENTS, EVENTS, SUBSCRIPTIONS, USERS, VITALS, subscription_tiers
 from sflux.errors import UserError
 
 TS_FORMAT = "%Y-%m-%d %H:%M:%S"  # the contract's yyyy-MM-dd HH:mm:ss
@@ -405,7 +405,8 @@ def test_rerun_replaces_its_own_stale_files_only(tmp_path):
 @pytest.mark.parametrize(
     "overrides",
     [{"users": 0}, {"days": 0}, {"seed": -1}, {"null_rate": 1.5}, {"cities": 0},
-     {"cities": len(gen.CITIES) + 1}, {"split": "hour"}],
+     {"cities": len(gen.CITIES) + 1}, {"split": "hour"}, {"consent_change_rate": 1.5},
+     {"bad_consent_rate": -0.1}],
 )
 def test_bad_config_is_a_user_error(tmp_path, overrides):
     with pytest.raises(UserError):
@@ -437,7 +438,7 @@ def test_cli_writes_files_and_a_summary(tmp_path):
     assert "rows/s" in proc.stdout
     manifest = json.loads((tmp_path / gen.MANIFEST_NAME).read_text(encoding="utf-8"))
     assert set(manifest["files"]) == {"subscriptions.csv", "vitals_2026-11-01.csv", "users.csv",
-                                      "events_2026-11-01.jsonl"}
+                                      "events_2026-11-01.jsonl", "consent_events.csv"}
     assert len(manifest["cities"]) == 2
     help_text = subprocess.run(
         [sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True, check=True
@@ -447,7 +448,7 @@ def test_cli_writes_files_and_a_summary(tmp_path):
                  "--duplicate-subscription-rate", "--upgrade-rate", "--no-subscription-rate",
                  "--cities", "--quiet", "--events-per-user-day", "--consent-share",
                  "--bad-user-rate", "--duplicate-user-rate", "--bad-event-rate",
-                 "--duplicate-event-rate"):
+                 "--duplicate-event-rate", "--consent-change-rate", "--bad-consent-rate"):
         assert flag in help_text
 
 
@@ -773,3 +774,109 @@ def test_split_day_writes_one_event_file_per_day(run, tmp_path):
                 assert m.group(1) == name[7:17]
     whole = (out / "events.jsonl").read_text(encoding="utf-8").splitlines()
     assert sorted(split_lines) == sorted(whole)
+
+
+# --- consent_events.csv ----------------------------------------------------------
+
+
+def consent_problem(row: list[str]) -> str | None:
+    """What the loader would quarantine a line for (exact duplicates aside)."""
+    if len(row) != len(CONSENT_EVENTS.header):
+        return "wrong_field_count"
+    user_id, consent_type, action, ts = row
+    if not user_id:
+        return "missing_user_id"
+    if consent_type != "analytics":
+        return "unknown_consent_type"
+    if action not in ("grant", "withdraw"):
+        return "unknown_action"
+    try:
+        datetime.strptime(ts, TS_FORMAT)
+    except ValueError:
+        return "bad_event_ts"
+    return None if STAMP.fullmatch(ts) else "bad_event_ts"
+
+
+@pytest.fixture(scope="module")
+def consent_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("consent")
+    config = small_config(out, users=300, days=3, consent_change_rate=0.3, bad_consent_rate=0.15,
+                          bad_user_rate=0.0, duplicate_user_rate=0.0, events_per_user_day=1.0)
+    return out, gen.generate(config, progress=False).manifest
+
+
+def test_consent_events_are_dated_changes_of_known_users(consent_run):
+    out, manifest = consent_run
+    assert (out / "consent_events.csv").read_bytes().split(b"\n", 1)[0].decode() == ",".join(
+        CONSENT_EVENTS.header)
+    assert CONSENT_EVENTS.files(out) == [out / "consent_events.csv"]
+    _, rows = read_rows(out / "consent_events.csv")
+    _, users = users_by_id(out)
+    good = [r for r in rows if consent_problem(r) is None]
+    events = [r for r in distinct(good)]
+    start = datetime(2026, 11, 1)
+    by_user: dict[str, list[list[str]]] = defaultdict(list)
+    for user_id, _, action, ts in events:
+        by_user[user_id].append([action, ts])
+        when = datetime.strptime(ts, TS_FORMAT)
+        assert start <= when < start + timedelta(days=3)
+        assert when > datetime.strptime(users[user_id][0]["created_at"], TS_FORMAT)
+    # The first change flips users.csv's consent_analytics, a second one flips
+    # it back; a faulty line may hide the first.
+    hidden_first = 0
+    for user_id, changes in by_user.items():
+        changes.sort(key=lambda c: c[1])
+        consent = users[user_id][0]["consent_analytics"] == "true"
+        expected = ["withdraw", "grant"] if consent else ["grant", "withdraw"]
+        actions = [action for action, _ in changes]
+        assert len(changes) <= 2
+        if actions != expected[: len(actions)]:
+            assert actions == expected[1:]
+            hidden_first += 1
+        if len(changes) == 2:
+            assert changes[1][1] > changes[0][1]
+    assert hidden_first <= manifest["faults"]["bad_consent_lines"]
+    counts = manifest["counts"]
+    assert 0.2 < counts["users_changing_consent"] / 300 < 0.4
+    assert any(len(c) == 2 for c in by_user.values())  # some change back
+    assert {c[0][0] for c in by_user.values()} == {"grant", "withdraw"}
+    assert counts["consent_event_lines"] == len(rows) == manifest["files"]["consent_events.csv"]
+    bad = manifest["faults"]["bad_consent_lines"]
+    assert counts["users_changing_consent"] - bad <= len(by_user) <= counts["users_changing_consent"]
+
+
+def test_consent_faults_match_manifest(consent_run):
+    out, manifest = consent_run
+    _, rows = read_rows(out / "consent_events.csv")
+    kinds = manifest["fault_kinds"]["consent_events"]
+    assert set(kinds) == {"unknown_action", "unknown_consent_type", "bad_event_ts",
+                          "missing_user_id", "wrong_field_count", "duplicate_line"}
+    found: dict[str, int] = defaultdict(int)
+    for row in rows:
+        problem = consent_problem(row)
+        if problem:
+            found[problem] += 1
+    found["duplicate_line"] = len(rows) - len(distinct(rows)) - sum(
+        n - 1 for n in _repeats([r for r in rows if consent_problem(r)]).values())
+    assert {k: found.get(k, 0) for k in kinds} == kinds
+    assert sum(kinds.values()) == manifest["faults"]["bad_consent_lines"] > 0
+    assert manifest["counts"]["consent_changes"] == len(rows) - kinds["duplicate_line"]
+
+
+def _repeats(rows: list[list[str]]) -> dict[tuple[str, ...], int]:
+    seen: dict[tuple[str, ...], int] = defaultdict(int)
+    for row in rows:
+        seen[tuple(row)] += 1
+    return seen
+
+
+def test_consent_events_leave_the_other_files_unchanged(tmp_path):
+    gen.generate(small_config(tmp_path / "none", consent_change_rate=0.0, bad_consent_rate=0.0),
+                 progress=False)
+    gen.generate(small_config(tmp_path / "many", consent_change_rate=0.9, bad_consent_rate=0.5),
+                 progress=False)
+    none, many = file_bytes(tmp_path / "none"), file_bytes(tmp_path / "many")
+    assert none.pop("consent_events.csv") == b"user_id,consent_type,action,event_ts\n"
+    assert many.pop("consent_events.csv").count(b"\n") > 10
+    none.pop(gen.MANIFEST_NAME), many.pop(gen.MANIFEST_NAME)
+    assert none == many and "users.csv" in none

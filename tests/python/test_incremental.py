@@ -55,6 +55,9 @@ def _write_late_file(landing: Path, out: Path, day: str) -> int:
 def test_incremental_run_equals_full_refresh(spark, built, landing: Path, test_root: Path):
     from sflux.loader import load_raw
 
+    # Settle first: a test that ran before may have reloaded raw files (new
+    # landing times on every date) without building.
+    assert run_dbt(["run"]).success
     extra = test_root / "landing-next-day"
     args = [a for a in GENERATOR_ARGS if a not in ("--quiet",)]
     days_at = args.index("--days")

@@ -22,7 +22,8 @@ CLI = REPO_ROOT / "scripts" / "load_raw.py"
 
 SUBS_HEADER = "user_id,subscription_type,start_date"
 VITALS_HEADER = "user_id,full_name,city,device_id,reading_ts,heart_rate"
-TABLES = ("raw.subscriptions", "raw.vitals", "raw.quarantine", "raw.users", "raw.events")
+TABLES = ("raw.subscriptions", "raw.vitals", "raw.quarantine", "raw.users", "raw.events",
+          "raw.consent_events")
 TS_FORMAT = "yyyy-MM-dd HH:mm:ss.SSSSSS"
 READING_TS = "date_format(reading_ts, 'yyyy-MM-dd HH:mm:ss')"
 
@@ -791,7 +792,8 @@ def test_generated_landing_reconciles_with_the_manifest_and_reloads_identically(
     out = tmp_path / "gen"
     config = gen.GeneratorConfig(out=out, users=120, days=2, seed=3, split="day", cities=5,
                                  bad_user_rate=0.1, duplicate_user_rate=0.05, bad_event_rate=0.02,
-                                 duplicate_event_rate=0.02, events_per_user_day=10.0, quiet=True)
+                                 duplicate_event_rate=0.02, events_per_user_day=10.0,
+                                 consent_change_rate=0.4, bad_consent_rate=0.2, quiet=True)
     manifest = gen.generate(config, progress=False).manifest
     first = loader.load_raw(spark, out)
     faults = manifest["faults"]
@@ -799,6 +801,8 @@ def test_generated_landing_reconciles_with_the_manifest_and_reloads_identically(
     assert first["users"].quarantined == faults["bad_user_rows"] + faults["duplicate_user_rows"] > 0
     assert first["events"].read == manifest["counts"]["event_lines"]
     assert first["events"].quarantined == faults["bad_event_lines"] + faults["duplicate_event_lines"] > 0
+    assert first["consent_events"].read == manifest["counts"]["consent_event_lines"]
+    assert first["consent_events"].quarantined == faults["bad_consent_lines"] > 0
     assert spark.table("raw.users").select("user_id").distinct().count() == spark.table("raw.users").count()
     assert spark.table("raw.events").select("event_id").distinct().count() == first["events"].loaded
     reasons = {r[0]: r[1] for r in spark.sql(
@@ -818,9 +822,202 @@ def test_generated_landing_reconciles_with_the_manifest_and_reloads_identically(
     event_users = {r[0] for r in spark.sql("select distinct user_id from raw.events").collect()}
     assert event_users <= users_in_file
     before = {t: rows(spark, t, *[c for c in spark.table(t).columns if "loaded_at" not in c])
-              for t in ("raw.users", "raw.events", "raw.quarantine")}
+              for t in ("raw.users", "raw.events", "raw.consent_events", "raw.quarantine")}
     second = loader.load_raw(spark, out)
     after = {t: rows(spark, t, *[c for c in spark.table(t).columns if "loaded_at" not in c])
-             for t in ("raw.users", "raw.events", "raw.quarantine")}
+             for t in ("raw.users", "raw.events", "raw.consent_events", "raw.quarantine")}
     assert after == before and second.datasets == first.datasets
     assert json.loads((out / "generation_manifest.json").read_text(encoding="utf-8")) == manifest
+
+
+# --------------------------------------------------------------------------
+# consent_events*.csv
+# --------------------------------------------------------------------------
+
+CONSENT_HEADER = "user_id,consent_type,action,event_ts"
+CONSENT_DUPLICATE = "duplicate (user_id, consent_type, action, event_ts) (first at {} line {})"
+
+
+def test_consent_events_load_typed_and_bad_rows_are_quarantined(spark, tmp_path):
+    d = landing(tmp_path / "in", {"vitals.csv": ["u1,A,B,d1,2024-01-01 10:00:00,70"]})
+    bad = [
+        ("u3,analytics,revoke,2024-01-02 10:00:00", "unknown action"),
+        ("u3,analytics,WITHDRAW,2024-01-02 10:00:00", "unknown action"),
+        ("u3,marketing,grant,2024-01-02 10:00:00", "unknown consent_type"),
+        ("u3,analytics,grant,2024-01-02T10:00:00Z", "unparseable event_ts"),
+        ("u3,analytics,grant,2024-02-30 10:00:00", "unparseable event_ts"),
+        (",analytics,grant,2024-01-02 10:00:00", "missing user_id"),
+        ("u3,analytics,,2024-01-02 10:00:00", "missing action"),
+        ("u3,analytics,grant", "wrong field count: 3, expected 4"),
+        ("u3,analytics,grant,2024-01-02 10:00:00,x", "wrong field count: 5, expected 4"),
+        ("u1,analytics,withdraw,2024-01-02 10:00:00", CONSENT_DUPLICATE.format("consent_events.csv", 2)),
+    ]
+    write(d / "consent_events.csv", [
+        CONSENT_HEADER, "u1,analytics,withdraw,2024-01-02 10:00:00", *(line for line, _ in bad),
+        "u1,analytics,grant,2024-01-02 10:00:00",  # same time, other action: not a duplicate
+        '"u,2",analytics,grant,2024-01-03 00:00:01',
+    ])
+    write(d / "consent_events_b.csv", [
+        CONSENT_HEADER, "u1,analytics,withdraw,2024-01-02 10:00:00", "u1,analytics,withdraw,2024-01-04 10:00:00"])
+
+    result = loader.load_raw(spark, d)
+
+    assert [(f.name, f.dataType.simpleString()) for f in spark.table("raw.consent_events").schema] == [
+        ("user_id", "string"), ("consent_type", "string"), ("action", "string"),
+        ("event_ts", "timestamp"), ("_source_file", "string"), ("_source_line", "bigint"),
+        ("_loaded_at", "timestamp"),
+    ]
+    assert spark.sql("SHOW CREATE TABLE raw.consent_events").first()[0].count("PARTITIONED") == 0
+    assert rows(spark, "raw.consent_events", "user_id", "consent_type", "action",
+                f"date_format(event_ts, '{TS_FORMAT}')", "_source_file", "_source_line") == [
+        ("u,2", "analytics", "grant", "2024-01-03 00:00:01.000000", "consent_events.csv", len(bad) + 4),
+        ("u1", "analytics", "grant", "2024-01-02 10:00:00.000000", "consent_events.csv", len(bad) + 3),
+        ("u1", "analytics", "withdraw", "2024-01-02 10:00:00.000000", "consent_events.csv", 2),
+        ("u1", "analytics", "withdraw", "2024-01-04 10:00:00.000000", "consent_events_b.csv", 3),
+    ]
+    expected = [("consent_events.csv", i + 3, reason, line) for i, (line, reason) in enumerate(bad)]
+    expected.append(("consent_events_b.csv", 2, CONSENT_DUPLICATE.format("consent_events.csv", 2),
+                     "u1,analytics,withdraw,2024-01-02 10:00:00"))
+    assert rows(spark, "raw.quarantine", "source_file", "line_number", "reason", "raw_line") == sorted(expected)
+    assert {r[0] for r in spark.sql("select distinct dataset from raw.quarantine").collect()} == {"consent_events"}
+    counts = result["consent_events"]
+    assert (counts.read, counts.loaded, counts.quarantined) == (len(bad) + 5, 4, len(bad) + 1)
+    assert all(f.balanced for f in counts.files)
+    assert "consent_events_b.csv" in "\n".join(loader.format_report(result))
+
+
+def test_consent_events_are_optional_and_reload_idempotently(spark, tmp_path):
+    bare = landing(tmp_path / "bare", {"vitals.csv": ["u1,A,B,d1,2024-01-01 10:00:00,70"]})
+    result = loader.load_raw(spark, bare)
+    assert result["consent_events"].files == ()
+    assert spark.table("raw.consent_events").count() == 0  # created, empty
+
+    d = landing(tmp_path / "in", {"vitals.csv": ["u1,A,B,d1,2024-01-01 10:00:00,70"]})
+    write(d / "consent_events.csv", [CONSENT_HEADER, "u1,analytics,withdraw,2024-01-02 10:00:00",
+                                     "u1,analytics,withdraw,2024-01-02 10:00:00", "u2,analytics,maybe,x"])
+    write(tmp_path / "d2" / "consent_events_2024-01-05.csv",
+          [CONSENT_HEADER, "u1,analytics,withdraw,2024-01-02 10:00:00", "u1,analytics,grant,2024-01-05 08:00:00"])
+    landing(tmp_path / "d2", {"vitals_2.csv": ["u1,A,B,d1,2024-01-05 10:00:00,70"]})
+
+    def state():
+        return {t: rows(spark, t, *[c for c in spark.table(t).columns if "loaded_at" not in c])
+                for t in ("raw.consent_events", "raw.quarantine")}
+
+    first = loader.load_raw(spark, d)
+    loader.load_raw(spark, tmp_path / "d2")
+    before = state()
+    again = loader.load_raw(spark, d)
+    loader.load_raw(spark, tmp_path / "d2")
+    assert state() == before and again.datasets == first.datasets
+    assert rows(spark, "raw.consent_events", "user_id", "action", "_source_file") == [
+        ("u1", "grant", "consent_events_2024-01-05.csv"), ("u1", "withdraw", "consent_events.csv")]
+    assert rows(spark, "raw.quarantine", "source_file", "line_number", "reason") == [
+        ("consent_events.csv", 3, CONSENT_DUPLICATE.format("consent_events.csv", 2)),
+        ("consent_events.csv", 4, "unknown action; unparseable event_ts"),
+        ("consent_events_2024-01-05.csv", 2, CONSENT_DUPLICATE.format("consent_events.csv", 2)),
+    ]
+    # A load without consent files leaves the table as it was.
+    loader.load_raw(spark, bare)
+    assert state() == before
+
+
+# --------------------------------------------------------------------------
+# Erased subjects (raw.erasure_register, written by scripts/gdpr.py)
+# --------------------------------------------------------------------------
+
+
+def pseudonym(key: str, user_id: str) -> str:
+    import hashlib
+    import hmac
+
+    return hmac.new(key.encode(), user_id.encode(), hashlib.sha256).hexdigest()
+
+
+def create_register(spark, *pseudonyms: str) -> None:
+    spark.sql("create table raw.erasure_register (subject_pseudonym_id string, status string, "
+              "recorded_at timestamp) using parquet")
+    for value in pseudonyms:
+        spark.sql("insert into raw.erasure_register select :p, 'complete', current_timestamp()",
+                  args={"p": value})
+
+
+def every_dataset(directory: Path) -> Path:
+    """u1 (to be erased) and u2 in all five datasets, u1 with bad lines too."""
+    landing(directory, {
+        "vitals.csv": ["u1,Ann,Paris,d1,2024-01-01 10:00:00,70", "u2,Bo,Lyon,d2,2024-01-01 10:00:00,60",
+                       "u1,Ann,Paris,d1,2024-01-01 10:01:00,oops"],
+        "vitals_b.csv": ["u1,Ann,Paris,d1,2024-01-02 10:00:00,71"],
+    }, ["u1,Basic,2024-01-01", "u2,VIP,2024-01-01"])
+    write(directory / "users.csv", [USERS_HEADER, USER_OK, user_line(user_id="u2", email="bo@x.eu"),
+                                    user_line(email="dup@x.eu")])
+    write(directory / "events.jsonl", [
+        event(event_id="e5"),  # u1 first: skipped, so it claims no event_id
+        event(event_id="e5", user_id="u2"),
+        event(event_id="e6", user_id="u1", event_type="nope"),
+    ])
+    write(directory / "consent_events.csv", [CONSENT_HEADER, "u1,analytics,withdraw,2024-01-02 10:00:00",
+                                             "u2,analytics,grant,2024-01-02 10:00:00",
+                                             "u1,analytics,revoke,2024-01-02 10:00:00"])
+    return directory
+
+
+def test_erased_subjects_are_skipped_counted_and_never_come_back(spark, tmp_path, pseudonym_key):
+    d = every_dataset(tmp_path / "in")
+    loader.load_raw(spark, d)
+    assert spark.sql("select count(*) from raw.vitals where user_id = 'u1'").first()[0] == 2
+
+    create_register(spark, pseudonym(pseudonym_key, "u9"), pseudonym(pseudonym_key, "u1").upper())
+    logged: list[str] = []
+    result = loader.load_raw(spark, d, log=logged.append)
+
+    for table in ("raw.subscriptions", "raw.vitals", "raw.users", "raw.events", "raw.consent_events"):
+        assert spark.sql(f"select count(*) from {table} where user_id = 'u1'").first()[0] == 0, table
+        assert spark.sql(f"select count(*) from {table} where user_id = 'u2'").first()[0] >= 1, table
+    assert rows(spark, "raw.quarantine", "dataset", "reason", "raw_line like '%u1%'") == []
+    assert rows(spark, "raw.events", "event_id", "user_id", "_source_line") == [("e5", "u2", 2)]
+    assert rows(spark, "raw.vitals", "user_id", "_source_file", "_source_line") == [("u2", "vitals.csv", 3)]
+    counts = {(f.dataset, f.file): (f.read, f.loaded, f.quarantined, f.skipped_erased)
+              for ds in result.datasets for f in ds.files}
+    assert counts == {
+        ("subscriptions", "subscriptions.csv"): (2, 1, 0, 1),
+        ("vitals", "vitals.csv"): (3, 1, 0, 2),
+        ("vitals", "vitals_b.csv"): (1, 0, 0, 1),
+        ("users", "users.csv"): (3, 1, 0, 2),
+        ("events", "events.jsonl"): (3, 1, 0, 2),
+        ("consent_events", "consent_events.csv"): (3, 1, 0, 2),
+    }
+    assert result.skipped_erased == 10 and result.erasure_register_applied
+    report = loader.format_report(result)
+    assert "erased subjects: 10 rows skipped" in "\n".join(report)
+    assert "reconciled: read 15 = loaded 5 + quarantined 0 + erased 10" in report
+    assert "erased subjects: 10 rows skipped" in logged
+    # Emptied partitions of the erased subject are gone, not left empty.
+    assert sorted(r[0] for r in spark.sql("SHOW PARTITIONS raw.vitals").collect()) == [
+        "reading_date=2024-01-01"]
+
+    def state():
+        return {t: rows(spark, t, *[c for c in spark.table(t).columns if "loaded_at" not in c])
+                for t in TABLES}
+
+    before = state()
+    assert loader.load_raw(spark, d).datasets == result.datasets
+    assert state() == before
+
+
+def test_a_register_needs_the_key_and_fails_before_publishing(spark, tmp_path, pseudonym_key, monkeypatch):
+    d = every_dataset(tmp_path / "in")
+    monkeypatch.setattr(loader, "PSEUDONYM_KEY_ENV", "SANTEFLUX_TEST_UNSET_KEY")
+    spark.sql("create table raw.erasure_register (subject_pseudonym_id string) using parquet")
+    result = loader.load_raw(spark, d)  # an empty register needs no key
+    assert not result.erasure_register_applied and result.skipped_erased == 0
+    assert not any("erased subjects" in line for line in loader.format_report(result))
+    before = snapshot(spark)
+    spark.sql("drop table raw.erasure_register")
+    create_register(spark, pseudonym(pseudonym_key, "u1"))
+    with pytest.raises(loader.UserError) as caught:
+        loader.load_raw(spark, d)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "needs SANTEFLUX_TEST_UNSET_KEY" in message and "to skip erased subjects" in message
+    assert snapshot(spark) == before
+    assert not loader.Staging(spark).exists()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import string_values
 from dbt_helpers import REPO_ROOT
 from reference_pipeline import pseudonym, read_rows
 
@@ -45,17 +46,6 @@ def _raw_users(spark) -> dict[str, dict]:
     return {r["user_id"]: r.asDict() for r in spark.table("raw.users").collect()}
 
 
-def _string_values(spark, schemas=("anonymized", "analytics")) -> set[str]:
-    values: set[str] = set()
-    for schema in schemas:
-        for table in spark.catalog.listTables(schema):
-            df = spark.table(f"{schema}.{table.name}")
-            for field in df.schema.fields:
-                if field.dataType.simpleString() == "string":
-                    values |= {r[0] for r in df.select(field.name).distinct().collect()}
-    return values
-
-
 def test_same_person_same_pseudonym_across_all_datasets(spark, built, landing: Path,
                                                          pseudonym_key: str, consenting_users):
     expected = {pseudonym(pseudonym_key, u): u for u in consenting_users}
@@ -72,10 +62,18 @@ def test_same_person_same_pseudonym_across_all_datasets(spark, built, landing: P
 
 def test_members_without_consent_appear_nowhere_outside_raw(spark, built, pseudonym_key: str,
                                                             consenting_users):
-    refusing = {u for u, row in _raw_users(spark).items() if not row["consent_analytics"]}
+    profiles = _raw_users(spark)
+    refusing = set(profiles) - consenting_users
     assert refusing, "the test data must contain members without consent"
+    # The consent events matter: some members withdrew after consenting in
+    # their profile, others granted after refusing.
+    withdrawn = {u for u in refusing if profiles[u]["consent_analytics"]}
+    granted = {u for u in consenting_users if not profiles[u]["consent_analytics"]}
+    assert withdrawn and granted, "the test data must contain consent withdrawals and grants"
+    assert {pseudonym(pseudonym_key, u) for u in granted} & _pseudonyms(
+        spark, "anonymized.stg_wearables__vitals"), "a member who granted consent is missing"
     assert not refusing & consenting_users
-    leaked = {pseudonym(pseudonym_key, u) for u in refusing} & _string_values(spark)
+    leaked = {pseudonym(pseudonym_key, u) for u in refusing} & string_values(spark)
     assert not leaked, f"{len(leaked)} non-consenting members reached anonymized/analytics"
 
 
@@ -143,7 +141,7 @@ def test_tokens_round_trip_through_the_audited_vault(spark, built, pseudonym_key
         assert json.loads(entry["relations_touched"]) == {"raw.token_vault": 1}
     # No token appears twice, and no raw national id left the vault's zone.
     national_ids = {row["national_id"] for row in raw.values()}
-    assert not national_ids & _string_values(spark)
+    assert not national_ids & string_values(spark)
 
 
 def test_detokenize_rejects_hostile_and_unknown_tokens_and_audits_them(spark, built):

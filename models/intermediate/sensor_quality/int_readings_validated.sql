@@ -2,7 +2,12 @@
 -- a frozen window is excluded, not just the repeated ones.
 -- Materialized incrementally by reading_date: this is where the expensive
 -- per-reading work (dedupe, windowing) is kept, so a new day costs one day.
-{%- set dates = reading_dates_to_process(ref('stg_wearables__vitals'), 'landed_at') %}
+-- It also rebuilds any day whose members differ from staging's (a consent
+-- change or an erasure lands no new row).
+{%- set dates = reading_dates_to_process(
+    ref('stg_wearables__vitals'), 'landed_at',
+    also_rebuild=reading_dates_of_changed_members(
+        ref('stg_wearables__vitals'), 'user_pseudonym_id', "upstream.quality_flag = 'ok'")) %}
 
 with
 

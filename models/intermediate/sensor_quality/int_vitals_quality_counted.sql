@@ -1,7 +1,11 @@
 -- Per reading date, how many readings each quality rule removed. Kept
 -- incrementally next to int_readings_validated so that the data-quality mart
 -- never rescans old days; the subscription-dependent count is added in the mart.
-{%- set dates = reading_dates_to_process(ref('stg_wearables__vitals'), 'landed_at') %}
+-- A day whose staging count changed without new landings (a consent
+-- withdrawal or an erasure) is recounted too.
+{%- set dates = reading_dates_to_process(
+    ref('stg_wearables__vitals'), 'landed_at',
+    also_rebuild=reading_dates_of_changed_counts(ref('stg_wearables__vitals'), 'readings_in')) %}
 
 with
 

@@ -3,8 +3,11 @@
 -- pseudonyms, names -> initials), and the raw ids never leave this model.
 -- Only members who consented to analytics are carried.
 -- Incremental by reading_date: only dates with newly landed rows (or within
--- the lookback) are pseudonymized again.
-{%- set dates = reading_dates_to_process(source('wearables', 'vitals'), '_loaded_at') %}
+-- the lookback), and dates whose consenting members changed (a withdrawal or
+-- a grant), are pseudonymized again.
+{%- set dates = reading_dates_to_process(
+    source('wearables', 'vitals'), '_loaded_at',
+    also_rebuild=reading_dates_of_consent_changes(source('wearables', 'vitals'), 'user_pseudonym_id')) %}
 
 with
 
