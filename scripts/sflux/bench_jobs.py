@@ -47,6 +47,21 @@ from sflux import contract, paths
 KEY_ENV = "DBT_ENV_SECRET_PSEUDONYM_KEY"
 # Consent lives on the member profile; every variant filters on it like dbt.
 USERS_TABLE = f"{contract.RAW_SCHEMA}.users"
+# The members who consent to analytics now: the latest analytics event of
+# raw.consent_events (withdraw wins a same-second tie), else the profile flag
+# (the rule of the dbt macro has_analytics_consent).
+CONSENTING_USERS_SQL = f"""
+select profiles.user_id
+from {USERS_TABLE} as profiles
+left join (
+    select user_id,
+           max_by(action = 'grant', struct(event_ts, action = 'withdraw')) as is_granted
+    from {contract.CONSENT_EVENTS.table}
+    where consent_type = 'analytics'
+    group by user_id
+) as latest on profiles.user_id = latest.user_id
+where coalesce(latest.is_granted, profiles.consent_analytics)
+"""
 # The key is read by the JVM from its own environment, as the dbt macro
 # pseudonym_key() does: it never appears in a plan, a log line or SQL text.
 KEY_SQL = f"reflect('java.lang.System', 'getenv', '{KEY_ENV}')"
@@ -149,7 +164,7 @@ def notebook_job(spark, workdir: str, use_python_udfs: bool = False) -> list[dic
         "user_id", "subscription_type", "start_date", "_source_file", "_source_line")
 
     # Only members who consented to analytics enter the anonymized zone.
-    consenting = spark.table(USERS_TABLE).where("consent_analytics").select("user_id")
+    consenting = spark.sql(CONSENTING_USERS_SQL)
     vitals = vitals.join(F.broadcast(consenting), "user_id", "left_semi")
     subscriptions = subscriptions.join(F.broadcast(consenting), "user_id", "left_semi")
 
@@ -225,7 +240,7 @@ with plausible as (
            floor(unix_seconds(reading_ts) / {w}) as window_id
     from {contract.VITALS.table}
     where heart_rate between {r['heart_rate_min_bpm']} and {r['heart_rate_max_bpm']}
-      and user_id in (select user_id from {USERS_TABLE} where consent_analytics)
+      and user_id in ({CONSENTING_USERS_SQL})
     -- one shuffle for both the dedupe and the window test below
     distribute by user_id, window_id
 ),
@@ -246,7 +261,7 @@ current_subscription as (
            max_by(subscription_type, struct(start_date, _source_file, _source_line))
                as subscription_type
     from {contract.SUBSCRIPTIONS.table}
-    where user_id in (select user_id from {USERS_TABLE} where consent_analytics)
+    where user_id in ({CONSENTING_USERS_SQL})
     group by user_id
 ),
 cells as (

@@ -133,6 +133,8 @@ def string_values(spark, schemas=("anonymized", "analytics")) -> set[str]:
     values: set[str] = set()
     for schema in schemas:
         for table in spark.catalog.listTables(schema):
+            if table.isTemporary:  # dbt's incremental __dbt_tmp views, not in the schema
+                continue
             df = spark.table(f"{schema}.{table.name}")
             for field in df.schema.fields:
                 if field.dataType.simpleString() == "string":

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import GENERATOR_ARGS, SCRIPTS
+from conftest import GENERATOR_ARGS, SCRIPTS, current_consent
 from dbt_helpers import run_dbt
 
 pytestmark = pytest.mark.mutates_warehouse
@@ -39,11 +39,12 @@ def _partition_mtimes(test_root: Path, table_dir: str, date: str) -> dict[str, f
     return {p.name: p.stat().st_mtime_ns for p in part.iterdir()}
 
 
-def _write_late_file(landing: Path, out: Path, day: str) -> int:
-    """Re-land a few day-one readings 30 seconds later, as a separate file
-    that arrives after the first build."""
+def _write_late_file(landing: Path, out: Path, day: str, members: set[str]) -> int:
+    """Re-land a few day-one readings of `members` 30 seconds later, as a
+    separate file that arrives after the first build."""
     with (landing / "vitals.csv").open(encoding="utf-8", newline="") as source:
-        rows = [r for r in csv.DictReader(source) if r["reading_ts"].startswith(day)][:50]
+        rows = [r for r in csv.DictReader(source)
+                if r["reading_ts"].startswith(day) and r["user_id"] in members][:50]
     with (out / "vitals_late.csv").open("w", encoding="utf-8", newline="") as target:
         writer = csv.DictWriter(target, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -67,7 +68,9 @@ def test_incremental_run_equals_full_refresh(spark, built, landing: Path, test_r
          "--start-date", "2026-11-03", "--split", "day", "--quiet"],
         check=True,
     )
-    assert _write_late_file(landing, extra, "2026-11-01") == 50
+    # Members who consent now and were not erased by an earlier test, so
+    # that the late rows reach staging.
+    assert _write_late_file(landing, extra, "2026-11-01", current_consent(spark)) == 50
     untouched_before = _partition_mtimes(test_root, "anonymized.db/stg_wearables__vitals", "2026-11-02")
 
     load_raw(spark, extra)
