@@ -6,8 +6,9 @@
 -- Raw PII values are every value of every source column whose declared `pii`
 -- type is an identifier (all but ignored_types below), so a newly declared
 -- PII column is guarded without editing this test.
--- Set-based: all scanned values are unpivoted into one stream and joined
--- once to the raw values, so it stays one shuffle join at any size.
+-- Set-based: the distinct values of each scanned column are unpivoted into
+-- one stream and joined once to the raw values, so it stays one shuffle join
+-- at any size, and its cost follows distinct values rather than rows.
 -- One row per offending relation, column and offence.
 {{ config(tags=['privacy']) }}
 
@@ -43,10 +44,14 @@
         {%- for table_row in tables.rows if not table_row[2] -%}
             {%- set relation = api.Relation.create(
                 schema=schema, identifier=table_row[1], type='table') -%}
+            {%- set string_columns = [] -%}
             {%- for column in adapter.get_columns_in_relation(relation)
                 if column.dtype | lower == 'string' -%}
-                {%- do scanned.append({'relation': relation, 'column': column.name}) -%}
+                {%- do string_columns.append(column.name) -%}
             {%- endfor -%}
+            {%- if string_columns -%}
+                {%- do scanned.append({'relation': relation, 'columns': string_columns}) -%}
+            {%- endif -%}
         {%- endfor -%}
     {%- endfor -%}
 {%- endif %}
@@ -75,13 +80,26 @@ raw_pii_values as (
 
 scanned_values as (
 
+    {#- One pass per relation (a view is computed once, not once per column):
+        its string columns are unpivoted with stack(), then made distinct, so
+        the regexes and the join below see each relation's distinct values
+        (pseudonyms, cities, flags: thousands) instead of every row. #}
     {%- for item in scanned %}
-        select
+        select distinct
             '{{ item.relation }}' as relation_name,
-            '{{ item.column }}' as column_name,  -- noqa: RF04
-            cast(`{{ item.column }}` as string) as scanned_value
-        from {{ item.relation }}
-        where `{{ item.column }}` is not null
+            unpivoted.column_name,
+            unpivoted.scanned_value
+        from (
+            select
+                stack(
+                    {{ item.columns | length }},
+                    {%- for column in item.columns %}
+                        '{{ column }}', `{{ column }}`{{ "," if not loop.last }}
+                    {%- endfor %}
+                ) as (column_name, scanned_value)
+            from {{ item.relation }}
+        ) as unpivoted
+        where unpivoted.scanned_value is not null
         {%- if not loop.last %}
             union all
         {%- endif %}
@@ -101,7 +119,7 @@ equal_to_raw_values as (
         scanned_values.relation_name,
         scanned_values.column_name,
         concat('equals a raw ', raw_pii_values.pii_kind) as offence,
-        count(*) as n_offending_values
+        count(distinct scanned_values.scanned_value) as n_offending_values
     from scanned_values
     inner join raw_pii_values
         on scanned_values.scanned_value = raw_pii_values.pii_value
@@ -112,37 +130,55 @@ equal_to_raw_values as (
 
 ),
 
-classify_patterns as (
+count_patterns as (
 
+    {#- Counts, not a CASE plus a filter: Spark pushes a filter on a value
+        column below the distinct, down to every row of every relation (the
+        regexes then ran on millions of rows instead of thousands of distinct
+        values). A filter on an aggregate cannot be pushed down. #}
     select
         relation_name,
         column_name,
-        case
-            when scanned_value rlike '[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}'
-                then 'email pattern'
-            when scanned_value rlike 'user_[0-9]{6,}' then 'raw user id pattern'
-            when scanned_value rlike 'dev-[0-9a-f]{8}' then 'raw device id pattern'
-            when scanned_value rlike '^([0-9]{1,3}\\.){3}[0-9]{1,3}$' then 'full IPv4 address'
-            when scanned_value rlike '^[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}$'
-                then 'full IPv6 address'
-            when scanned_value rlike '^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$' then 'IBAN pattern'
-            when scanned_value rlike '^\\+?[0-9][0-9 ().-]{7,}[0-9]$'
-                then 'phone or national id pattern'
-        end as offence
+        count_if(scanned_value rlike '[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}')
+            as n_email_pattern,
+        count_if(scanned_value rlike 'user_[0-9]{6,}') as n_raw_user_id_pattern,
+        count_if(scanned_value rlike 'dev-[0-9a-f]{8}') as n_raw_device_id_pattern,
+        count_if(scanned_value rlike '^([0-9]{1,3}\\.){3}[0-9]{1,3}$') as n_full_ipv4_address,
+        count_if(scanned_value rlike '^[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}$')
+            as n_full_ipv6_address,
+        count_if(scanned_value rlike '^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$') as n_iban_pattern,
+        count_if(scanned_value rlike '^\\+?[0-9][0-9 ().-]{7,}[0-9]$')
+            as n_phone_or_national_id_pattern
     from scanned_values
+    group by relation_name, column_name
+
+),
+
+unpivot_patterns as (
+
+    select
+        count_patterns.relation_name,
+        count_patterns.column_name,
+        pattern_counts.offence,
+        pattern_counts.n_offending_values
+    from count_patterns
+    lateral view stack(
+        7,
+        'email pattern', count_patterns.n_email_pattern,
+        'raw user id pattern', count_patterns.n_raw_user_id_pattern,
+        'raw device id pattern', count_patterns.n_raw_device_id_pattern,
+        'full IPv4 address', count_patterns.n_full_ipv4_address,
+        'full IPv6 address', count_patterns.n_full_ipv6_address,
+        'IBAN pattern', count_patterns.n_iban_pattern,
+        'phone or national id pattern', count_patterns.n_phone_or_national_id_pattern
+    ) pattern_counts as offence, n_offending_values
 
 ),
 
 pattern_matches as (
 
-    select
-        relation_name,
-        column_name,
-        offence,
-        count(*) as n_offending_values
-    from classify_patterns
-    where offence is not null
-    group by relation_name, column_name, offence
+    select * from unpivot_patterns
+    where n_offending_values > 0
 
 ),
 
