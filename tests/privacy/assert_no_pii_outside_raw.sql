@@ -162,16 +162,16 @@ unpivot_patterns as (
         pattern_counts.offence,
         pattern_counts.n_offending_values
     from count_patterns
-    lateral view stack(
-        7,
-        'email pattern', count_patterns.n_email_pattern,
-        'raw user id pattern', count_patterns.n_raw_user_id_pattern,
-        'raw device id pattern', count_patterns.n_raw_device_id_pattern,
-        'full IPv4 address', count_patterns.n_full_ipv4_address,
-        'full IPv6 address', count_patterns.n_full_ipv6_address,
-        'IBAN pattern', count_patterns.n_iban_pattern,
-        'phone or national id pattern', count_patterns.n_phone_or_national_id_pattern
-    ) pattern_counts as offence, n_offending_values
+        lateral view stack(
+            7,
+            'email pattern', count_patterns.n_email_pattern,
+            'raw user id pattern', count_patterns.n_raw_user_id_pattern,
+            'raw device id pattern', count_patterns.n_raw_device_id_pattern,
+            'full IPv4 address', count_patterns.n_full_ipv4_address,
+            'full IPv6 address', count_patterns.n_full_ipv6_address,
+            'IBAN pattern', count_patterns.n_iban_pattern,
+            'phone or national id pattern', count_patterns.n_phone_or_national_id_pattern
+        ) pattern_counts as offence, n_offending_values
 
 ),
 
