@@ -5,11 +5,15 @@
 
     The registry stores a fingerprint of the key, HMAC(key, a fixed label), not
     the key: it proves two builds used the same key without revealing it.
+    A new version is also written to raw.privacy_audit_log, as operation
+    `key_registration` (the first) or `key_rotation` (every later one).
     It stops the build when
       - the key changed but `pseudonym_key_version` did not (old and new
         pseudonyms would silently stop joining), or
       - the version changed and the run is not `--full-refresh` (incremental
-        tables would mix pseudonyms from two keys).
+        tables would mix pseudonyms from two keys), or
+      - the version changed while raw.erasure_register holds subjects
+        (see refuse_rotation_over_erasure_register).
 
     Arguments: none; reads var pseudonym_key_version.
 -#}
@@ -50,10 +54,21 @@
                 {{ exceptions.raise_compiler_error(
                     "pseudonym_key_version " ~ version ~ " is new but the key is one already registered under another version: rotate the key too.") }}
             {% endif %}
+            {% set previous = none if row['latest_version'] is none else row['latest_version'] | int %}
+            {% if previous is not none %}
+                {% do refuse_rotation_over_erasure_register(previous) %}
+            {% endif %}
             {% do run_query(
                 "insert into raw.pseudonym_key_registry select " ~ version ~ ", " ~ fingerprint_sql
                 ~ ", current_timestamp(), '" ~ invocation_id ~ "'") %}
-            {% do log("Pseudonym key version " ~ version ~ " registered in raw.pseudonym_key_registry.", info=true) %}
+            {% do append_privacy_audit_row(
+                operation='key_registration' if previous is none else 'key_rotation',
+                status='success',
+                relations_touched_json=tojson({'raw.pseudonym_key_registry': 1}),
+                row_count=1,
+                details={'command': flags.WHICH, 'previous_key_version': previous, 'key_version': version}) %}
+            {% do log("Pseudonym key version " ~ version ~ " registered in raw.pseudonym_key_registry"
+                ~ ("" if previous is none else " (rotated from version " ~ previous ~ ")") ~ ".", info=true) %}
         {% endif %}
     {% endif %}
     select 1 as pseudonym_key_registered

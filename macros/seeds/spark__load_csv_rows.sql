@@ -3,7 +3,7 @@
     into the INSERT between single quotes without escaping them, so a seed
     value with an apostrophe ("L'Aquila", "'s-Hertogenbosch") is a syntax
     error, and an empty cell becomes the string 'None'. Here every value is
-    rendered as an escaped string literal (or NULL) and cast to the column
+    rendered by sql_string_literal (escaped, or NULL) and cast to the column
     type, with no bindings, which behaves the same in session and Thrift mode.
 
     Arguments: model, agate_table (supplied by dbt's seed materialization).
@@ -19,11 +19,7 @@
                 ({%- for col_name in agate_table.column_names -%}
                     {%- set type = column_override.get(col_name, adapter.convert_type(agate_table, loop.index0)) -%}
                     {%- set value = row[loop.index0] -%}
-                    {%- if value is none -%}
-                        cast(null as {{ type }})
-                    {%- else -%}
-                        cast('{{ value | string | replace("\\", "\\\\") | replace("'", "\\'") }}' as {{ type }})
-                    {%- endif -%}
+                    cast({{ sql_string_literal(value) }} as {{ type }})
                     {{- ", " if not loop.last -}}
                 {%- endfor -%}){{ "," if not loop.last }}
             {% endfor -%}

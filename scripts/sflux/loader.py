@@ -966,22 +966,22 @@ def _reconcile(
     first data line (2 after a CSV header, else 1) to the last."""
     from pyspark.sql import functions as F
 
+    def line_counts(rows: DataFrame, dataset: str, good: int, skipped: int) -> DataFrame:
+        return rows.select(
+            F.lit(dataset).alias("dataset"),
+            F.col("_source_file").alias("file"),
+            F.col("_source_line").alias("line"),
+            F.lit(good).alias("good"),
+            F.lit(skipped).alias("skipped"),
+        )
+
     parts = []
     for dataset in contract.DATASETS:
         files = plan.names(dataset.name)
         if not files:
             continue
-        parts.append(
-            steps[dataset.name]
-            .content.where(F.col("_source_file").isin(files))
-            .select(
-                F.lit(dataset.name).alias("dataset"),
-                F.col("_source_file").alias("file"),
-                F.col("_source_line").alias("line"),
-                F.lit(1).alias("good"),
-                F.lit(0).alias("skipped"),
-            )
-        )
+        loaded = steps[dataset.name].content.where(F.col("_source_file").isin(files))
+        parts.append(line_counts(loaded, dataset.name, good=1, skipped=0))
         parts.append(
             quarantine.content.where(
                 (F.col("dataset") == dataset.name) & F.col("source_file").isin(files)
@@ -993,17 +993,8 @@ def _reconcile(
                 F.lit(0).alias("skipped"),
             )
         )
-        parts.append(
-            parsed[dataset.name]
-            .where(F.col("_erased"))
-            .select(
-                F.lit(dataset.name).alias("dataset"),
-                F.col("_source_file").alias("file"),
-                F.col("_source_line").alias("line"),
-                F.lit(0).alias("good"),
-                F.lit(1).alias("skipped"),
-            )
-        )
+        erased = parsed[dataset.name].where(F.col("_erased"))
+        parts.append(line_counts(erased, dataset.name, good=0, skipped=1))
     if not parts:
         return tuple(DatasetCounts(d.name, d.table, ()) for d in contract.DATASETS)
     union = parts[0]

@@ -2,8 +2,9 @@
 across datasets, consent is honoured everywhere, masks and tokens have the
 documented form and round-trip, the users table is k-anonymous, the leak
 guard catches a planted leak, an undeclared raw column stops the build, the
-DP budget ledger refuses an over-budget release and the key registry refuses
-an unrecorded rotation."""
+DP budget ledger refuses an over-budget release, the key registry refuses
+an unrecorded rotation, and a rotation is audited (and refused while the
+erasure register holds anyone)."""
 
 from __future__ import annotations
 
@@ -252,6 +253,58 @@ def test_key_version_change_needs_full_refresh_and_a_new_key(spark, built):
     assert spark.table("raw.pseudonym_key_registry").count() == 1
 
 
+def test_key_rotation_is_audited_and_refused_over_the_erasure_register(spark, test_root: Path):
+    """A real rotation needs a second JVM: Spark reads the key from its own
+    process environment. So dbt runs as subprocesses on a data dir of their
+    own, building only a seed (the hooks run all the same)."""
+    import os
+    import secrets
+    import subprocess
+    import sys
+
+    data_dir = test_root / "rotation"
+    env = {**os.environ, "SANTEFLUX_DATA_DIR": str(data_dir / "data"),
+           "DBT_TARGET_PATH": str(data_dir / "target"), "DBT_LOG_PATH": str(data_dir / "logs")}
+    dbt = [str(Path(sys.executable).with_name("dbt")), "build", "--select", "city_regions",
+           "--project-dir", str(REPO_ROOT)]
+
+    def run(key: str, *extra: str, python: str | None = None) -> subprocess.CompletedProcess:
+        cmd = [sys.executable, "-c", python] if python else [*dbt, *extra]
+        return subprocess.run(cmd, env={**env, "DBT_ENV_SECRET_PSEUDONYM_KEY": key,
+                                        "PYTHONPATH": str(REPO_ROOT / "scripts")},
+                              cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=600)
+
+    def audit_rows() -> list[tuple]:
+        return sorted((r["operation"], r["key_version"], r["status"], json.loads(r["details"]))
+                      for r in spark.read.parquet(str(data_dir / "data" / "warehouse" / "raw.db" /
+                                                      "privacy_audit_log")).collect()
+                      if r["operation"].startswith("key_"))
+
+    first, second, third = (secrets.token_hex(32) for _ in range(3))
+    done = run(first)
+    assert done.returncode == 0, done.stdout[-3000:]
+    done = run(second, "--full-refresh", "--vars", "{pseudonym_key_version: 2}")
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "rotated from version 1" in done.stdout
+    rows = audit_rows()
+    assert [r[:3] for r in rows] == [("key_registration", 1, "success"), ("key_rotation", 2, "success")]
+    rotation = rows[1][3]
+    assert rotation["previous_key_version"] == 1 and rotation["key_version"] == 2
+    assert rotation["dbt_invocation_id"]
+    for key in (first, second):  # neither key, nor its hex, is in any audit row
+        assert key not in json.dumps(rows)
+
+    # Someone is erased: a rotation would orphan their register entry.
+    done = run(second, python=(
+        "from sflux.spark import get_spark; from sflux import gdpr; "
+        "gdpr._register(get_spark(), 'a' * 64, 'erased')"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    done = run(third, "--full-refresh", "--vars", "{pseudonym_key_version: 3}")
+    assert done.returncode != 0
+    assert "Key rotation refused: raw.erasure_register holds 1 erased subject(s)" in done.stdout
+    assert [r[:2] for r in audit_rows()] == [("key_registration", 1), ("key_rotation", 2)]
+
+
 def test_every_build_is_audited_with_the_same_table_layout_as_the_scripts(spark, built):
     from sflux import audit
 
@@ -264,6 +317,12 @@ def test_every_build_is_audited_with_the_same_table_layout_as_the_scripts(spark,
     assert "anonymized.int_users_k_anonymized" in touched
     assert entry["row_count"] == sum(touched.values())
     assert entry["key_version"] == 1 and entry["actor"]
+    # The first build registered key version 1: audited once, as a registration.
+    keys = spark.sql("select * from raw.privacy_audit_log"
+                     " where operation in ('key_registration', 'key_rotation')").collect()
+    assert [(k["operation"], k["key_version"], k["status"]) for k in keys] == [("key_registration", 1, "success")]
+    assert json.loads(keys[0]["relations_touched"]) == {"raw.pseudonym_key_registry": 1}
+    assert keys[0]["subject_pseudonym_id"] is None and keys[0]["row_count"] == 1
     # dbt (macros/audit) and scripts/sflux/audit.py both create the table;
     # whichever runs first, the other must insert into the same layout.
     declared = re.findall(r"^\s+(\w+) (\w+),?$", audit._DDL, flags=re.M)
