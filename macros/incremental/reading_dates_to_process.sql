@@ -15,7 +15,7 @@
       also_rebuild: optional SQL query returning more dates to rebuild, as
         'yyyy-MM-dd' strings in its only column: the dates whose content
         changed without new landings, such as a consent withdrawal (see
-        reading_dates_of_withdrawn_members and its siblings).
+        reading_dates_of_consent_changes and its siblings).
     Requires the current model to have `reading_date` and `landed_at` columns.
 -#}
 {% macro reading_dates_to_process(upstream, upstream_landed_at, also_rebuild=none) %}

@@ -265,7 +265,7 @@ def test_key_rotation_is_audited_and_refused_over_the_erasure_register(spark, te
     data_dir = test_root / "rotation"
     env = {**os.environ, "SANTEFLUX_DATA_DIR": str(data_dir / "data"),
            "DBT_TARGET_PATH": str(data_dir / "target"), "DBT_LOG_PATH": str(data_dir / "logs")}
-    dbt = [str(Path(sys.executable).with_name("dbt")), "build", "--select", "city_regions",
+    dbt = [str(Path(sys.executable).with_name("dbt")), "build", "--select", "city_regions", "--resource-type", "seed",
            "--project-dir", str(REPO_ROOT)]
 
     def run(key: str, *extra: str, python: str | None = None) -> subprocess.CompletedProcess:
