@@ -4,7 +4,7 @@
     writes exports, erasures and detokenizations to).
 
     The row (written by append_privacy_audit_row) records when, who, the dbt
-    command, every relation built with its row count, the key version and the
+    command, every table built with its row count, the key version and the
     project's git commit. No subject: a build concerns everyone. Views and
     ephemeral models are not counted: they store no rows, and counting a view
     would re-run its whole query (the frozen-window view scans every reading).
