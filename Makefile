@@ -25,18 +25,14 @@ WITH_KEY = DBT_ENV_SECRET_PSEUDONYM_KEY="$${DBT_ENV_SECRET_PSEUDONYM_KEY:-$$(cat
 DEMO_DATA := data/landing
 DEMO_ARGS ?= --users 250 --days 7 --seed 42
 
-TEST_DIR := .santeflux/test
-TEST_ENV = SANTEFLUX_DATA_DIR=$(CURDIR)/$(TEST_DIR)/data DBT_TARGET_PATH=$(CURDIR)/$(TEST_DIR)/target DBT_LOG_PATH=$(CURDIR)/$(TEST_DIR)/logs
 
-.PHONY: help setup check-java key demo generate load build docs matrix report test test-build test-thrift lint pytest bench clean lock cluster-start cluster-build cluster-stop
+.PHONY: help setup check-java key demo generate load build release docs matrix report test check unit lint ruff parse pytest test-thrift build-changed bench clean lock cluster-start cluster-build cluster-stop
 
-help:
-	@echo "make demo   generate data, load raw, dbt build + docs, print the City Stress Matrix"
-	@echo "make test   sqlfluff + dbt build/test on small data + pytest"
-	@echo "make setup  create .venv with the pinned dependencies"
-	@echo "make report write reports/city_stress_dashboard.html (offline dashboard)"
+help: ## List the targets (this list)
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-zA-Z_-]+):.*## (.*)/\1\t\2/' \
+		| awk -F '\t' '{ printf "  make %-14s %s\n", $$1, $$2 }'
 
-setup: $(STAMP)
+setup: $(STAMP) ## Create .venv with the pinned dependencies
 
 $(STAMP): requirements.txt constraints.txt
 	@command -v $(PYTHON_BOOT) >/dev/null || { echo "error: $(PYTHON_BOOT) not found: install Python 3.11+"; exit 1; }
@@ -50,95 +46,113 @@ $(STAMP): requirements.txt constraints.txt
 		> "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/santeflux_quiet_pyspark.pth"
 	@touch $(STAMP)
 
-check-java: setup
+check-java: setup ## Check that Java 17+ is installed (says how to install it)
 	@$(PY) scripts/check_java.py
 
 # A random key, created once and reused so pseudonyms stay stable across runs.
-key: $(KEY_FILE)
+key: $(KEY_FILE) ## Create a random pseudonymization key in .secrets/ (once)
 $(KEY_FILE):
 	@mkdir -p $(dir $(KEY_FILE)) && chmod 700 $(dir $(KEY_FILE))
 	@umask 077 && $(PYTHON_BOOT) -c "import secrets; print(secrets.token_hex(32))" > $(KEY_FILE)
 	@echo "created a random pseudonymization key in $(KEY_FILE) (gitignored; keep it safe)"
 
-generate: setup
+generate: setup ## Generate the demo's landing files (DEMO_ARGS)
 	$(PY) scripts/generate_data.py --out $(DEMO_DATA) $(DEMO_ARGS)
 
-load: check-java
+load: check-java ## Load the landing files into the raw zone
 	$(PY) scripts/load_raw.py --input $(DEMO_DATA)
 
-build: check-java key
+build: check-java key ## dbt build (the default `dev` selector: no DP release)
 	@$(WITH_KEY) $(DBT) build
 
-docs: check-java key
+# A differentially private release spends privacy budget, so it is an
+# explicit act, never a side effect of a build (selectors.yml).
+release: check-java key ## Publish the DP release (spends epsilon from the budget)
+	@$(WITH_KEY) $(DBT) build --selector release
+
+docs: check-java key ## dbt docs generate (lineage and docs site)
 	@$(WITH_KEY) $(DBT) docs generate
 
-matrix: check-java
+matrix: check-java ## Print the City Stress Matrix
 	@$(PY) scripts/show_matrix.py
 
 REPORT := reports/city_stress_dashboard.html
 
-report: check-java
+report: check-java ## Write the offline dashboard (reports/)
 	@$(PY) scripts/build_report.py --out $(REPORT)
 
-demo: generate load build docs matrix report
+demo: generate load build release docs matrix report ## Everything on generated data: load, build, release, docs, matrix, dashboard
 	@echo
 	@echo "Dashboard: $(REPORT) (one self-contained file: open it in a browser, works offline)"
 	@echo "Lineage and docs: run 'make docs-serve' (or, with DBT_PROFILES_DIR=profiles, 'dbt docs serve') and open http://localhost:8080"
 
 .PHONY: docs-serve
-docs-serve: setup
+docs-serve: setup ## Serve the dbt docs site on http://localhost:8080
 	$(DBT) docs serve --port 8080
 
-# ---- tests ---------------------------------------------------------------
-# Each step is its own process: the embedded Derby metastore admits one JVM.
-test: check-java
-	@rm -rf $(TEST_DIR)
-	@$(MAKE) --no-print-directory test-build lint pytest
+# ---- tests ----------------------------------------------------------------
+# `make test` is everything; `make check` and `make unit` are its fast subsets
+# for the edit loop. docs/testing.md says what each runs and how long it takes.
+PYTEST := $(PY) -m pytest -rs
 
-# The user's path, through the real CLIs, on small data with a throwaway key.
-test-build:
-	$(PY) scripts/generate_data.py --out $(TEST_DIR)/landing --users 40 --days 2 --seed 7 --quiet
-	$(TEST_ENV) $(PY) scripts/load_raw.py --input $(TEST_DIR)/landing
-	@$(TEST_ENV) DBT_ENV_SECRET_PSEUDONYM_KEY="$$($(PY) -c 'import secrets; print(secrets.token_hex(32))')" $(DBT) build
-	# Fails if a raw column holds detected PII and declares no policy.
-	$(TEST_ENV) $(PY) scripts/detect_pii.py --json $(TEST_DIR)/pii_findings.json
+test: check-java lint ruff ## Everything: sqlfluff, ruff, and every pytest test (one shared warehouse)
+	$(PYTEST) --durations=25 tests/python
 
-# Runs after test-build: the dbt templater compiles against its warehouse.
-lint:
-	$(TEST_ENV) $(VENV)/bin/sqlfluff lint models tests/marts tests/privacy
+check: setup parse lint ruff ## Fast, no Spark: dbt parse, sqlfluff, ruff, tests that need no Spark
+	$(PYTEST) -q -m "not spark" tests/python
 
-# -rs prints skip reasons (e.g. no Chromium for the browser test).
-pytest:
-	$(PY) -m pytest -rs tests/python
+unit: check-java ## dbt unit tests and macro tests, on the smallest warehouse
+	SANTEFLUX_TEST_SCOPE=unit $(PYTEST) -q -m unit tests/python
+
+parse: setup
+	@$(DBT) parse --quiet
+
+# The dbt templater compiles offline (var offline_compile): no Spark JVM.
+lint: setup ## sqlfluff on models and SQL tests (no warehouse needed)
+	$(PY) scripts/lint_sql.py lint models tests/marts tests/privacy
+
+ruff: setup ## Python lint
+	$(VENV)/bin/ruff check scripts tests
+
+# Slim CI: build only what changed against main's manifest, plus everything
+# downstream of it. STATE_REF picks another reference.
+STATE_REF ?= main
+STATE_DIR := .santeflux/state
+build-changed: check-java key ## dbt build -s state:modified+ against the state of main
+	@rm -rf $(STATE_DIR) && mkdir -p $(STATE_DIR)
+	@git worktree add --detach -f $(STATE_DIR)/src $(STATE_REF) >/dev/null
+	@$(DBT) parse --quiet --project-dir $(STATE_DIR)/src --target-path $(CURDIR)/$(STATE_DIR)/target \
+		|| { git worktree remove --force $(STATE_DIR)/src; exit 1; }
+	@git worktree remove --force $(STATE_DIR)/src
+	@$(WITH_KEY) $(DBT) build -s state:modified+ --exclude tag:release --state $(STATE_DIR)/target
 
 # The distributed path alone: a local standalone cluster + Thrift server on
 # free ports, dbt build on the `thrift` target, result compared with the
-# embedded build (tests/python/test_thrift.py). `make test` runs it too, inside
-# `pytest`; SANTEFLUX_SKIP_THRIFT=1 skips it.
-test-thrift: check-java
-	$(PY) -m pytest -rs tests/python/test_thrift.py
+# embedded build (tests/python/test_thrift.py). `make test` runs it too.
+test-thrift: check-java ## The Thrift cluster test alone
+	$(PYTEST) tests/python/test_thrift.py
 
 # Not part of `make test`: minutes to an hour depending on sizes. Override
 # with e.g. `make bench BENCH_ARGS="--sizes 1000000,5000000"`.
 BENCH_ARGS ?=
-bench: check-java
+bench: check-java ## Benchmark dbt vs notebook vs UDF vs one query (long; BENCH_ARGS)
 	$(PY) scripts/benchmark.py $(BENCH_ARGS)
 
 # ---- a local standalone cluster + Thrift server (README: Running on a cluster)
 CLUSTER_DIR := $(CURDIR)/.santeflux/cluster
 # Load first: the Thrift server then owns the Derby metastore.
-cluster-start: check-java key
+cluster-start: check-java key ## Start a local standalone cluster + Thrift server
 	SANTEFLUX_DATA_DIR=$(CLUSTER_DIR) $(PY) scripts/load_raw.py --input $(DEMO_DATA)
 	@$(WITH_KEY) $(PY) scripts/spark_cluster.py start --data-dir $(CLUSTER_DIR)
 
-cluster-build: key
+cluster-build: key ## dbt build on the Thrift target
 	@SANTEFLUX_TARGET=thrift $(WITH_KEY) $(DBT) build
 
-cluster-stop: setup
+cluster-stop: setup ## Stop the local cluster
 	$(PY) scripts/spark_cluster.py stop --data-dir $(CLUSTER_DIR)
 
-clean:
+clean: ## Remove generated data, warehouse and reports
 	rm -rf target logs .santeflux data reports
 
-lock: setup
+lock: setup ## Regenerate constraints.txt from .venv
 	$(PY) -m pip freeze --exclude-editable | sed '1i # Full lock of the resolved environment, generated by make lock.' > constraints.txt

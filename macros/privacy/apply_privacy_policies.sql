@@ -3,11 +3,13 @@
     built from each column's declared policy (`meta: {pii: ..., treatment: ...}`
     in the source YAML): changing a policy is a YAML change, not a SQL edit.
 
-    Every column the raw table actually has must declare a treatment. One that
-    does not (a new column in a landing file, say) stops the build and is
-    named, so it can never reach the anonymized zone by default. When any
-    column is pseudonymized, a `pseudonym_key_version` column records which
-    key version produced the pseudonyms.
+    The list comes from the YAML alone, never from describing the raw table,
+    so compiling (and linting) the project needs no warehouse. Only declared
+    columns are selected: a column that reaches the raw table without a
+    declared policy cannot reach the anonymized zone. Such a column still
+    stops every run, before any model: see assert_raw_columns_declared.
+    When any column is pseudonymized, a `pseudonym_key_version` column
+    records which key version produced the pseudonyms.
 
     Arguments:
       source_name, table_name: the dbt source table.
@@ -28,18 +30,11 @@
     {%- if nodes | length != 1 -%}
         {{ exceptions.raise_compiler_error("apply_privacy_policies: no source '" ~ source_name ~ "." ~ table_name ~ "'") }}
     {%- endif -%}
-    {%- set declared = nodes[0].columns -%}
-    {%- set column_names = adapter.get_columns_in_relation(source(source_name, table_name))
-        | map(attribute='name') | list -%}
-    {%- if column_names | length == 0 -%}
-        {{ exceptions.raise_compiler_error(
-            "Raw table " ~ source(source_name, table_name) ~ " does not exist: load it first (make load).") }}
-    {%- endif -%}
     {%- set select_list = [] -%}
     {%- set undeclared = [] -%}
     {%- set state = {'pseudonymized': false} -%}
-    {%- for column_name in column_names -%}
-        {%- set policy = privacy_policy_of(declared.get(column_name)) -%}
+    {%- for column_name, column_node in nodes[0].columns.items() -%}
+        {%- set policy = privacy_policy_of(column_node) -%}
         {%- if policy.treatment is none -%}
             {%- do undeclared.append(source_name ~ '.' ~ table_name ~ '.' ~ column_name) -%}
         {%- else -%}
@@ -55,9 +50,8 @@
     {%- endfor -%}
     {%- if undeclared -%}
         {{ exceptions.raise_compiler_error(
-            "Raw column(s) with no declared privacy policy: " ~ undeclared | join(', ')
-            ~ ". Declare `meta: {pii: ..., treatment: ...}` for each in the source YAML"
-            ~ " (scripts/detect_pii.py proposes one); undeclared columns never reach the anonymized zone.") }}
+            "Source column(s) documented without a privacy treatment: " ~ undeclared | join(', ')
+            ~ ". Declare `meta: {pii: ..., treatment: ...}` for each in the source YAML.") }}
     {%- endif -%}
     {%- if state.pseudonymized -%}
         {%- do select_list.append(var('pseudonym_key_version') | int ~ ' as pseudonym_key_version') -%}

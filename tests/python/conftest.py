@@ -1,11 +1,18 @@
 """Shared pytest fixtures.
 
-One Spark session serves the whole test run (a JVM start costs ~10 s). It is
-created here with the project's confs (profiles.yml, target `local`), inside a
-throwaway data dir, and dbt reuses it when tests invoke dbt in-process.
+One Spark session serves the whole test run (a JVM start costs ~10 s), and
+one warehouse is built in it, once, through the user's own entry points
+(generator CLI, loader CLI, `dbt build`, the DP release, detect_pii CLI).
+Every read-only test reads that warehouse; tests that change it are marked
+`mutates_warehouse` and run last.
 
 The pseudonymization key must be in the environment *before* the JVM starts,
 because Spark reads it from its own process environment: it is set at import.
+
+Markers (pytest.ini): every test that uses the `spark` fixture is marked
+`spark` here, so `make check` runs the rest (`-m "not spark"`) with no JVM.
+`make unit` runs the `unit` tests with SANTEFLUX_TEST_SCOPE=unit, on the
+smallest warehouse the dbt unit tests need (see `unit_test_results`).
 """
 
 from __future__ import annotations
@@ -37,6 +44,9 @@ os.environ["DBT_PROFILES_DIR"] = str(REPO_ROOT / "profiles")
 os.environ["DBT_TARGET_PATH"] = str(TEST_ROOT / "target")
 os.environ["DBT_LOG_PATH"] = str(TEST_ROOT / "logs")
 os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+
+# full: the whole suite on the shared warehouse; unit: `make unit`.
+TEST_SCOPE = os.environ.get("SANTEFLUX_TEST_SCOPE", "full")
 
 
 @pytest.fixture(scope="session")
@@ -84,18 +94,61 @@ def landing(test_root: Path) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
-def built(spark, landing: Path):
-    """Generated data loaded into raw and `dbt build` run in-process
-    (seeds, models, data tests and unit tests)."""
-    from dbt_helpers import run_dbt
-    from sflux.loader import load_raw
+def _cli(script: str):
+    """A CLI of scripts/ as a module, to run its main() in this process (and
+    so in this JVM): the user's entry point, without a JVM start."""
+    import importlib
 
-    load_raw(spark, landing)
+    return importlib.import_module(script)
+
+
+def _failures(result) -> list[str]:
+    return [r.node.unique_id for r in result.result.results if r.status not in ("success", "pass")]
+
+
+@pytest.fixture(scope="session")
+def built(spark, landing: Path, test_root: Path):
+    """The shared warehouse: the landing files loaded by the loader CLI, then
+    `dbt build` (seeds, models, data tests and unit tests; the default `dev`
+    selector), then the DP release (`make release`), then the PII detector CLI,
+    which fails if a raw column holds detected PII and declares no policy."""
+    from dbt_helpers import run_dbt
+
+    assert _cli("load_raw").main(["--input", str(landing), "--quiet"]) == 0
     result = run_dbt(["build"])
-    failures = [r.node.unique_id for r in result.result.results if r.status not in ("success", "pass")]
-    assert result.success, f"dbt build failed: {failures}"
+    assert result.success, f"dbt build failed: {_failures(result)}"
+    release = run_dbt(["build", "--selector", "release"])
+    assert release.success, f"the DP release failed: {_failures(release)}"
+    findings = test_root / "pii_findings.json"
+    assert _cli("detect_pii").main(["--json", str(findings)], spark=spark) == 0
     return result
+
+
+@pytest.fixture(scope="session")
+def unit_test_results(request, test_root: Path) -> dict[str, str]:
+    """{unit test id: status} of every dbt unit test of the project.
+
+    In the full suite they ran inside the shared build. Under `make unit`
+    (SANTEFLUX_TEST_SCOPE=unit) the smallest warehouse that lets them run is
+    made instead: dbt unit tests read the column types of each tested
+    model's inputs from the warehouse, so a tiny landing is loaded and every
+    model is created empty (`dbt run --empty`), then `dbt test` runs only the
+    unit tests."""
+    from dbt_helpers import run_dbt
+
+    if TEST_SCOPE != "unit":
+        results = request.getfixturevalue("built").result.results
+    else:
+        request.getfixturevalue("spark")
+        tiny = test_root / "landing-unit"
+        subprocess.run([sys.executable, str(SCRIPTS / "generate_data.py"), "--out", str(tiny),
+                        "--users", "5", "--days", "1", "--seed", "3", "--quiet"], check=True)
+        assert _cli("load_raw").main(["--input", str(tiny), "--quiet"]) == 0
+        empty = run_dbt(["run", "--empty"])
+        assert empty.success, f"dbt run --empty failed: {_failures(empty)}"
+        results = run_dbt(["test", "--select", "resource_type:unit_test"]).result.results
+    return {r.node.unique_id: str(r.status) for r in results
+            if str(r.node.resource_type) == "unit_test"}
 
 
 @pytest.fixture(scope="session")
@@ -123,8 +176,12 @@ def current_consent(spark) -> set[str]:
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests that change the shared warehouse run after every test that
-    compares it with the landing files."""
+    """Mark every test that needs a Spark JVM (through the `spark` fixture,
+    directly or not) `spark`; run the tests that change the shared warehouse
+    after every test that compares it with the landing files."""
+    for item in items:
+        if "spark" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.spark)
     items.sort(key=lambda item: item.get_closest_marker("mutates_warehouse") is not None)
 
 

@@ -12,7 +12,6 @@ import re
 import subprocess
 import sys
 from datetime import date
-from pathlib import Path
 
 import pytest
 
@@ -234,7 +233,7 @@ def test_report_prints_the_marts_values(spark, marts, capsys):
     suppressed = {
         r["subscription_type"] for r in spark.table(CELLS).collect() if r["city"] == city and r["is_suppressed"]
     }
-    header_at = out.splitlines().index(next(l for l in out.splitlines() if l.startswith("city ")))
+    header_at = out.splitlines().index(next(line for line in out.splitlines() if line.startswith("city ")))
     matrix_line = out.splitlines()[header_at + 2]
     expected = [f"{matrix[report.tier_column(t)]:.3f}" if matrix[report.tier_column(t)] is not None
                 else ("suppressed" if t in suppressed else "-") for t in ("Basic", "Premium", "VIP")]

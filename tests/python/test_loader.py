@@ -206,8 +206,8 @@ def test_malformed_rows_are_quarantined_with_file_line_and_reason(spark, tmp_pat
         ("u7,VIP", "wrong field count: 2, expected 3"),
     ]
     d = tmp_path / "in"
-    write(d / "subscriptions.csv", [SUBS_HEADER, "u1,Basic,2024-01-01", *(l for l, _ in bad_subs)])
-    write(d / "vitals.csv", [VITALS_HEADER, good, *(l for l, _ in bad_vitals), good])
+    write(d / "subscriptions.csv", [SUBS_HEADER, "u1,Basic,2024-01-01", *(line for line, _ in bad_subs)])
+    write(d / "vitals.csv", [VITALS_HEADER, good, *(line for line, _ in bad_vitals), good])
     write(d / "vitals_b.csv", [VITALS_HEADER, good, "u9,Bob,Nice,d9,2024-01-01 10:00:00"])
     write(d / "vitals_empty.csv", [VITALS_HEADER])
     # Invalid UTF-8 in a data line (the header is fine).
@@ -731,7 +731,7 @@ def test_bad_users_and_events_are_quarantined_with_reasons(spark, tmp_path):
         (user_line(email="other@x.eu"), "duplicate user_id (first at users.csv line 2)"),
         ("u13,too,few", "wrong field count: 3, expected 18"),
     ]
-    write(d / "users.csv", [USERS_HEADER, USER_OK, *(l for l, _ in bad_users)])
+    write(d / "users.csv", [USERS_HEADER, USER_OK, *(line for line, _ in bad_users)])
     bad_events = [
         ('{"event_id":"b1","user_id":"u1"', "malformed JSON (one object per line)"),
         ('["not", "an", "object"]', "malformed JSON (one object per line)"),
@@ -748,7 +748,7 @@ def test_bad_users_and_events_are_quarantined_with_reasons(spark, tmp_path):
         (event(device_type="phone", event_id="b12"), "unknown device_type"),
         (event(page="/other"), "duplicate event_id (first at events_a.jsonl line 1)"),
     ]
-    write(d / "events_a.jsonl", [event(), *(l for l, _ in bad_events)])
+    write(d / "events_a.jsonl", [event(), *(line for line, _ in bad_events)])
     write(d / "events_b.jsonl", [event(event_id="e9"), event(event_ts="2024-01-05 00:00:00")])
 
     result = loader.load_raw(spark, d)

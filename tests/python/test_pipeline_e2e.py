@@ -167,6 +167,7 @@ def test_key_scan_detects_a_planted_key(test_root: Path, pseudonym_key: str):
         planted.unlink()
 
 
+@pytest.mark.spark  # its dbt subprocess starts a JVM of its own
 def test_build_without_key_fails_before_any_model(test_root: Path):
     env = {k: v for k, v in os.environ.items() if k != "DBT_ENV_SECRET_PSEUDONYM_KEY"}
     env["SANTEFLUX_DATA_DIR"] = str(test_root / "no-key-data")

@@ -22,6 +22,8 @@ import pytest
 
 from dbt_helpers import REPO_ROOT, run_dbt
 
+pytestmark = pytest.mark.unit
+
 Render = Callable[..., str]
 
 
