@@ -17,16 +17,19 @@
     {% if var('offline_compile', false) %}
         {{ return([{'name': 'Offline', 'rank': 1, 'slug': 'offline'}]) }}
     {% endif %}
-    {% if adapter.get_relation(
+    {#- The seed's table itself, even under `dbt build --empty`, where ref()
+        renders as an empty subquery: the tiers shape the SQL, not the data. -#}
+    {% set seed_table = adapter.get_relation(
             database=seed_ref.database,
             schema=seed_ref.schema,
-            identifier=seed_ref.identifier) is none %}
+            identifier=seed_ref.identifier) %}
+    {% if seed_table is none %}
         {{ exceptions.raise_compiler_error(
-            "seed subscription_tiers is not loaded (" ~ seed_ref
+            "seed subscription_tiers is not loaded (" ~ seed_ref.schema ~ "." ~ seed_ref.identifier
             ~ "): run `dbt seed` (dbt build does it first)") }}
     {% endif %}
     {% set result = run_query(
-        "select subscription_type, tier_rank from " ~ seed_ref ~ " order by tier_rank") %}
+        "select subscription_type, tier_rank from " ~ seed_table ~ " order by tier_rank") %}
     {% set tiers = [] %}
     {% for row in result.rows %}
         {% do tiers.append({

@@ -44,6 +44,7 @@ os.environ["DBT_PROFILES_DIR"] = str(REPO_ROOT / "profiles")
 os.environ["DBT_TARGET_PATH"] = str(TEST_ROOT / "target")
 os.environ["DBT_LOG_PATH"] = str(TEST_ROOT / "logs")
 os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+os.environ.setdefault("SANTEFLUX_DBT_THREADS", "4")
 
 # full: the whole suite on the shared warehouse; unit: `make unit`.
 TEST_SCOPE = os.environ.get("SANTEFLUX_TEST_SCOPE", "full")
@@ -131,9 +132,9 @@ def unit_test_results(request, test_root: Path) -> dict[str, str]:
     In the full suite they ran inside the shared build. Under `make unit`
     (SANTEFLUX_TEST_SCOPE=unit) the smallest warehouse that lets them run is
     made instead: dbt unit tests read the column types of each tested
-    model's inputs from the warehouse, so a tiny landing is loaded and every
-    model is created empty (`dbt run --empty`), then `dbt test` runs only the
-    unit tests."""
+    model's inputs from the warehouse, so a tiny landing is loaded, then
+    `dbt build --empty` loads the seeds, creates every model empty and runs
+    the unit tests (data tests are left out)."""
     from dbt_helpers import run_dbt
 
     if TEST_SCOPE != "unit":
@@ -144,9 +145,10 @@ def unit_test_results(request, test_root: Path) -> dict[str, str]:
         subprocess.run([sys.executable, str(SCRIPTS / "generate_data.py"), "--out", str(tiny),
                         "--users", "5", "--days", "1", "--seed", "3", "--quiet"], check=True)
         assert _cli("load_raw").main(["--input", str(tiny), "--quiet"]) == 0
-        empty = run_dbt(["run", "--empty"])
-        assert empty.success, f"dbt run --empty failed: {_failures(empty)}"
-        results = run_dbt(["test", "--select", "resource_type:unit_test"]).result.results
+        # Seeds, every model created empty, and the unit tests; no data tests.
+        empty = run_dbt(["build", "--empty", "--exclude", "resource_type:test"])
+        assert empty.success, f"dbt build --empty failed: {_failures(empty)}"
+        results = empty.result.results
     return {r.node.unique_id: str(r.status) for r in results
             if str(r.node.resource_type) == "unit_test"}
 

@@ -9,7 +9,7 @@ import pytest
 
 from dbt_helpers import run_dbt
 
-pytestmark = pytest.mark.unit
+pytestmark = [pytest.mark.unit, pytest.mark.spark]
 
 
 def test_every_dbt_unit_test_ran_and_passed(unit_test_results: dict[str, str]):
