@@ -26,7 +26,7 @@ DEMO_DATA := data/landing
 DEMO_ARGS ?= --users 250 --days 7 --seed 42
 
 
-.PHONY: help setup check-java key demo generate load build release docs matrix report test check unit lint ruff parse pytest test-thrift build-changed bench clean lock cluster-start cluster-build cluster-stop
+.PHONY: help setup check-java key demo generate load build release docs matrix report test check unit lint ruff parse test-thrift build-changed bench clean lock cluster-start cluster-build cluster-stop
 
 help: ## List the targets (this list)
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-zA-Z_-]+):.*## (.*)/\1\t\2/' \
@@ -104,12 +104,17 @@ check: setup parse lint ruff ## Fast, no Spark: dbt parse, sqlfluff, ruff, tests
 unit: check-java ## dbt unit tests and macro tests, on the smallest warehouse
 	SANTEFLUX_TEST_SCOPE=unit $(PYTEST) -q -m unit tests/python
 
-parse: setup
+parse: setup ## dbt parse (no warehouse needed)
 	@$(DBT) parse --quiet
 
 # The dbt templater compiles offline (var offline_compile): no Spark JVM.
+# It points at a data dir that must still not exist afterwards: a compile
+# that started Spark would have created a metastore there.
+LINT_DATA_DIR := $(CURDIR)/.santeflux/lint-must-stay-empty
 lint: setup ## sqlfluff on models and SQL tests (no warehouse needed)
-	$(PY) scripts/lint_sql.py lint models tests/marts tests/privacy
+	@rm -rf $(LINT_DATA_DIR)
+	SANTEFLUX_DATA_DIR=$(LINT_DATA_DIR) $(PY) scripts/lint_sql.py lint models tests/marts tests/privacy
+	@test ! -e $(LINT_DATA_DIR) || { echo "error: linting started Spark (it created $(LINT_DATA_DIR)); a model introspects the warehouse at compile time without checking var offline_compile"; exit 1; }
 
 ruff: setup ## Python lint
 	$(VENV)/bin/ruff check scripts tests
