@@ -49,7 +49,7 @@ KEY_ENV = "DBT_ENV_SECRET_PSEUDONYM_KEY"
 USERS_TABLE = f"{contract.RAW_SCHEMA}.users"
 # The members who consent to analytics now: the latest analytics event of
 # raw.consent_events (withdraw wins a same-second tie), else the profile flag
-# (the rule of the dbt macro has_analytics_consent).
+# (the rule of the dbt model base_app__analytics_consent).
 CONSENTING_USERS_SQL = f"""
 select profiles.user_id
 from {USERS_TABLE} as profiles
