@@ -78,7 +78,7 @@ def rules() -> dict[str, int]:
 
 
 def tier_columns() -> list[tuple[str, str]]:
-    """(tier, column) pairs in rank order, as city_stress_matrix names them."""
+    """(tier, column) pairs in rank order, as fct_city_stress_matrix names them."""
     import re
 
     return [(t, "avg_hr_" + re.sub("[^a-z0-9]+", "_", t.lower()).strip("_"))
