@@ -28,7 +28,7 @@ DEMO_ARGS ?= --users 250 --days 7 --seed 42
 TEST_DIR := .santeflux/test
 TEST_ENV = SANTEFLUX_DATA_DIR=$(CURDIR)/$(TEST_DIR)/data DBT_TARGET_PATH=$(CURDIR)/$(TEST_DIR)/target DBT_LOG_PATH=$(CURDIR)/$(TEST_DIR)/logs
 
-.PHONY: help setup check-java key demo generate load build docs matrix report test test-build test-thrift lint pytest bench clean lock cluster-start cluster-build cluster-stop
+.PHONY: help setup check-java key demo generate load build docs matrix report test test-build test-thrift lint pytest bench clean lock cluster-start cluster-build cluster-stop check-dbt freshness
 
 help:
 	@echo "make demo   generate data, load raw, dbt build + docs, print the City Stress Matrix"
@@ -88,6 +88,16 @@ demo: generate load build docs matrix report
 .PHONY: docs-serve
 docs-serve: setup
 	$(DBT) docs serve --port 8080
+
+# The dbt graph's rules (descriptions, primary-key tests, source freshness,
+# staging reads only its own source): `dbt parse` only, no Spark.
+check-dbt: setup
+	$(PY) scripts/check_dbt_project.py
+
+# How old each raw table's newest row is (`_loaded_at`); warns, never fails,
+# on demo data. Runs the on-run-start hooks, hence the key.
+freshness: check-java key
+	@$(WITH_KEY) $(DBT) source freshness
 
 # ---- tests ---------------------------------------------------------------
 # Each step is its own process: the embedded Derby metastore admits one JVM.
