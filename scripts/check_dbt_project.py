@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Check the dbt graph against the project's rules: every model described and
 with a primary-key test, every source with freshness, staging models reading
-only their own source (plus models declared joinable). Rules:
+only their own source (plus models declared joinable), layer prefixes on
+intermediate and mart names. Rules:
 scripts/sflux/dbt_project_check.py.
 
 Exit codes: 0 no violation; 1 violations, one line each; 2 bad usage or a

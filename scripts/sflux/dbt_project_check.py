@@ -9,7 +9,9 @@
   `meta.freshness_exempt` why it cannot have one;
 - a staging model reads one source table, of its own source system (the
   `<source>` of `stg_<source>__<entity>`); any other node it reads must be
-  declared joinable with `meta.joinable_in_staging`, the reason, on that node.
+  declared joinable with `meta.joinable_in_staging`, the reason, on that node;
+- intermediate and mart model names carry their layer's prefix (`int_`;
+  `fct_` or `dim_`).
 
 Deliberate exceptions are thus written where they happen, in the YAML of the
 node that is the exception.
@@ -28,6 +30,8 @@ from sflux.errors import UserError
 PRIMARY_KEY_COMBINATION_TEST = "unique_combination"
 FRESHNESS_EXEMPT = "freshness_exempt"
 JOINABLE_IN_STAGING = "joinable_in_staging"
+# Folder under models/ -> the name prefixes its models may carry.
+LAYER_PREFIXES = {"intermediate": ("int_",), "marts": ("fct_", "dim_")}
 
 
 @dataclass(frozen=True, order=True)
@@ -111,6 +115,18 @@ def check_models(manifest: Mapping[str, Any]) -> list[Violation]:
     return found
 
 
+def check_layer_names(manifest: Mapping[str, Any]) -> list[Violation]:
+    found = []
+    for model in _models(manifest):
+        fqn = model.get("fqn") or []
+        prefixes = LAYER_PREFIXES.get(fqn[1]) if len(fqn) > 1 else None
+        if prefixes and not model["name"].startswith(prefixes):
+            found.append(Violation(
+                model["unique_id"], "layer-name",
+                f"{fqn[1]} model name does not start with {' or '.join(prefixes)}"))
+    return found
+
+
 def _declares_freshness(source: Mapping[str, Any]) -> bool:
     config = source.get("config") or {}
     loaded_at = (source.get("loaded_at_field") or config.get("loaded_at_field")
@@ -180,4 +196,5 @@ def check_staging(manifest: Mapping[str, Any]) -> list[Violation]:
 
 def check(manifest: Mapping[str, Any]) -> list[Violation]:
     """Every violation of the project's graph rules, sorted."""
-    return sorted([*check_models(manifest), *check_sources(manifest), *check_staging(manifest)])
+    return sorted([*check_models(manifest), *check_layer_names(manifest), *check_sources(manifest),
+                   *check_staging(manifest)])

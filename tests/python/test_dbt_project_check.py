@@ -113,6 +113,14 @@ def test_a_test_attached_to_another_model_is_not_a_primary_key(clean):
     assert _rules(clean) == [("model.p.fct_events", "model-primary-key")]
 
 
+@pytest.mark.parametrize("layer, name", [("marts", "city_stress_matrix"), ("marts", "int_events"),
+                                         ("intermediate", "events_joined")])
+def test_a_mart_or_intermediate_model_without_its_layer_prefix_fails(clean, layer, name):
+    mart = clean["nodes"]["model.p.fct_events"]
+    mart.update(name=name, fqn=["p", layer, name])
+    assert _rules(clean) == [("model.p.fct_events", "layer-name")]
+
+
 def test_a_source_without_freshness_fails(clean):
     stale = _source("app", "users", fresh=False)
     clean["sources"][stale["unique_id"]] = stale
