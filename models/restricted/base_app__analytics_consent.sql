@@ -43,10 +43,10 @@ final as (
     -- profile flag is the state before any recorded change.
     select
         profiles.user_id,
+        latest_analytics_event.changed_at as consent_changed_at,
         coalesce(
             latest_analytics_event.is_granted, profiles.consent_analytics, false
-        ) as has_analytics_consent,
-        latest_analytics_event.changed_at as consent_changed_at
+        ) as has_analytics_consent
     from profiles
     left join latest_analytics_event
         on profiles.user_id = latest_analytics_event.user_id
