@@ -26,7 +26,7 @@ DEMO_DATA := data/landing
 DEMO_ARGS ?= --users 250 --days 7 --seed 42
 
 
-.PHONY: help setup check-java key demo generate load build release docs matrix report test check unit lint ruff parse test-thrift build-changed bench clean lock cluster-start cluster-build cluster-stop
+.PHONY: help setup check-java key demo generate load build release docs matrix report test check unit lint ruff parse test-thrift build-changed check-dbt freshness bench clean lock cluster-start cluster-build cluster-stop
 
 help: ## List the targets (this list)
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-zA-Z_-]+):.*## (.*)/\1\t\2/' \
@@ -98,7 +98,7 @@ PYTEST := $(PY) -m pytest -rs
 test: check-java lint ruff ## Everything: sqlfluff, ruff, and every pytest test (one shared warehouse)
 	$(PYTEST) --durations=25 tests/python
 
-check: setup parse lint ruff ## Fast, no Spark: dbt parse, sqlfluff, ruff, tests that need no Spark
+check: setup check-dbt lint ruff ## Fast, no Spark: dbt parse + project rules, sqlfluff, ruff, tests that need no Spark
 	$(PYTEST) -q -m "not spark" tests/python
 
 unit: check-java ## dbt unit tests and macro tests, on the smallest warehouse
@@ -106,6 +106,16 @@ unit: check-java ## dbt unit tests and macro tests, on the smallest warehouse
 
 parse: setup ## dbt parse (no warehouse needed)
 	@$(DBT) parse --quiet
+
+# The dbt graph's rules (descriptions, primary-key tests, source freshness,
+# staging reads only its own source), on the manifest of `make parse`.
+check-dbt: parse ## Check the dbt graph's rules (no Spark)
+	$(PY) scripts/check_dbt_project.py --manifest target/manifest.json
+
+# How old each raw table's newest row is (`_loaded_at`): warns, never fails,
+# on demo data. Needs no key: the key hooks skip `source freshness`.
+freshness: check-java ## dbt source freshness of the raw tables
+	$(DBT) source freshness
 
 # The dbt templater compiles offline (var offline_compile): no Spark JVM.
 # It points at a data dir that must still not exist afterwards: a compile

@@ -8,7 +8,7 @@ For each size: generate landing files, load them once into a fresh data dir
 variant from that same raw zone, each in a fresh JVM with the session confs of
 profiles/profiles.yml (target `local`), in the order a, b, c, d:
 
-  (a) dbt      `dbt run --select +city_stress_matrix --full-refresh` (models
+  (a) dbt      `dbt run --select +fct_city_stress_matrix --full-refresh` (models
                only; `dbt seed` runs once before, untimed)
   (b) pyspark  sflux.bench_jobs "dataframe": the notebook, native functions
   (c) udf      sflux.bench_jobs "python_udf": the same with Python UDFs for
@@ -50,9 +50,9 @@ KEY_ENV = bench_jobs.KEY_ENV
 # (about 1440 minutes x the share of the day a watch is worn).
 READINGS_PER_USER_DAY = 1300
 TOLERANCE = 1e-9
-DBT_SELECT = ["--select", "+city_stress_matrix"]
+DBT_SELECT = ["--select", "+fct_city_stress_matrix"]
 VARIANTS = {  # letter -> (label, how)
-    "a": ("dbt run +city_stress_matrix", "dbt"),
+    "a": ("dbt run +fct_city_stress_matrix", "dbt"),
     "b": ("PySpark DataFrame (notebook)", "dataframe"),
     "c": ("PySpark + Python UDFs (seed 001)", "python_udf"),
     "d": ("one Spark SQL query (lower bound)", "sql"),
@@ -175,13 +175,13 @@ def spark_job(variant: str, env, log_file, result: Path) -> tuple[float, dict[st
 
 
 def dbt_matrix(data_dir: Path) -> list[dict[str, Any]]:
-    """analytics.city_stress_matrix read straight from its parquet files
+    """analytics.fct_city_stress_matrix read straight from its parquet files
     (no JVM needed)."""
     import pyarrow.parquet as pq
 
-    found = [p for p in (data_dir / "warehouse").rglob("city_stress_matrix") if p.is_dir()]
+    found = [p for p in (data_dir / "warehouse").rglob("fct_city_stress_matrix") if p.is_dir()]
     if len(found) != 1:
-        raise SystemExit(f"benchmark.py: error: cannot find the city_stress_matrix table under {data_dir}")
+        raise SystemExit(f"benchmark.py: error: cannot find the fct_city_stress_matrix table under {data_dir}")
     return pq.read_table(found[0]).to_pylist()
 
 
@@ -409,7 +409,7 @@ def report(records: list[dict[str, Any]], out: Path, argv: list[str],
         "machine": info, "protocol": {
             "order": "per size: generate, load, dbt seed (untimed), then a, b, c, d each in a fresh "
                      "JVM (sequential), then the incremental day",
-            "a": "dbt run --select +city_stress_matrix --full-refresh (models only)",
+            "a": "dbt run --select +fct_city_stress_matrix --full-refresh (models only)",
             "timing": "wall seconds of the whole subprocess (JVM start, dbt parse included); "
                       "inner_seconds: dbt's elapsed_time or the job's time after session start",
             "tolerance": TOLERANCE,

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write the City Stress dashboard: one self-contained HTML file.
 
-Reads the built marts only (analytics.city_stress_matrix,
+Reads the built marts only (analytics.fct_city_stress_matrix,
 analytics.fct_city_heart_rate, analytics.fct_city_daily_heart_rate and the
 subscription_tiers seed) and runs no dbt. The file inlines plotly.js, its
 styles and its data: it opens from disk with no network and no server. It is

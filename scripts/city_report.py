@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Explore one city: its City Stress Matrix row and its daily heart-rate trend.
 
-Reads the built marts only (analytics.city_stress_matrix,
+Reads the built marts only (analytics.fct_city_stress_matrix,
 analytics.fct_city_heart_rate, analytics.fct_city_daily_heart_rate); it runs
 no dbt, so it answers in seconds once the warehouse is built. A cell prints
 `suppressed` when fewer than min_cell_users users contributed (it is never

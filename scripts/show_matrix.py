@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Print the City Stress Matrix (analytics.city_stress_matrix) as a table.
+"""Print the City Stress Matrix (analytics.fct_city_stress_matrix) as a table.
 
 Reads the built marts only; it runs no dbt. A cell shows the average heart
 rate in bpm, `suppressed` when fewer than min_cell_users users contributed,
@@ -14,7 +14,7 @@ import sys
 from sflux.errors import UserError
 from sflux.spark import get_spark, table_exists
 
-MATRIX = "analytics.city_stress_matrix"
+MATRIX = "analytics.fct_city_stress_matrix"
 CELLS = "analytics.fct_city_heart_rate"
 
 

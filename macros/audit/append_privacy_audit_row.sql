@@ -20,7 +20,7 @@
     {% do create_privacy_audit_log() %}
     {% set all_details = dict(details, dbt_invocation_id=invocation_id) %}
     {% do run_query(
-        "insert into raw.privacy_audit_log select lower(replace(uuid(), '-', '')), current_timestamp(), "
+        "insert into " ~ restricted_table('privacy_audit_log') ~ " select lower(replace(uuid(), '-', '')), current_timestamp(), "
         ~ "reflect('java.lang.System', 'getProperty', 'user.name'), "
         ~ sql_string_literal(operation) ~ ", cast(null as string), "
         ~ sql_string_literal(relations_touched_json) ~ ", " ~ row_count | int ~ ", "

@@ -1,5 +1,6 @@
 {#-
-    Create the restricted, append-only raw.privacy_audit_log if it is missing.
+    Create the restricted, append-only audit log (source restricted.privacy_audit_log,
+    raw.privacy_audit_log) if it is missing.
     Every writer calls it first, so whichever writes first (a dbt hook or
     scripts/sflux/audit.py) creates the same layout; the column list must
     match audit._DDL, which tests/python/test_privacy_zones.py checks.
@@ -7,9 +8,10 @@
     Arguments: none.
 -#}
 {% macro create_privacy_audit_log() %}
-    {% do run_query('create schema if not exists raw') %}
+    {% set audit_log = restricted_table('privacy_audit_log') %}
+    {% do run_query('create schema if not exists ' ~ audit_log.schema) %}
     {% do run_query(
-        'create table if not exists raw.privacy_audit_log ('
+        'create table if not exists ' ~ audit_log ~ ' ('
         ~ 'audit_id string, occurred_at timestamp, actor string, operation string, '
         ~ 'subject_pseudonym_id string, relations_touched string, row_count bigint, '
         ~ 'key_version int, git_commit string, status string, details string) using parquet') %}

@@ -22,14 +22,15 @@
         {% if eps <= 0 %}
             {{ exceptions.raise_compiler_error("DP release " ~ this ~ ": epsilon must be > 0, got " ~ epsilon) }}
         {% endif %}
-        {% do run_query('create schema if not exists raw') %}
+        {% set ledger = restricted_table('dp_budget_ledger') %}
+        {% do run_query('create schema if not exists ' ~ ledger.schema) %}
         {% do run_query(
-            'create table if not exists raw.dp_budget_ledger ('
+            'create table if not exists ' ~ ledger ~ ' ('
             ~ 'release_id string, relation string, budget_period string, epsilon double, '
             ~ 'sensitivity double, released_at timestamp, dbt_invocation_id string) using parquet') %}
         {% set spent_sql %}
             select coalesce(sum(epsilon), 0) as spent
-            from raw.dp_budget_ledger
+            from {{ ledger }}
             where budget_period = '{{ period | replace("'", "") }}'
         {% endset %}
         {% set spent = run_query(spent_sql).columns[0].values()[0] | float %}
@@ -40,7 +41,7 @@
                 ~ ". Nothing was released; see README 'Differential privacy'.") }}
         {% endif %}
         {% do run_query(
-            "insert into raw.dp_budget_ledger select concat('" ~ invocation_id ~ "', ':', '" ~ this
+            "insert into " ~ ledger ~ " select concat('" ~ invocation_id ~ "', ':', '" ~ this
             ~ "'), '" ~ this ~ "', '" ~ period | replace("'", "") ~ "', " ~ eps ~ ", " ~ sensitivity
             ~ ", current_timestamp(), '" ~ invocation_id ~ "'") %}
         {% do log("DP release " ~ this ~ ": epsilon " ~ eps ~ " recorded; period '" ~ period

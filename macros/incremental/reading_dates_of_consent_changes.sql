@@ -7,6 +7,9 @@
     empties or fills them however old they are. For a staging model, to pass
     as `also_rebuild` to reading_dates_to_process.
 
+    Consent comes from the base_app__analytics_consent model, which the
+    calling staging model also joins, so both apply the same rule.
+
     It compares (reading_date, member) pairs, not rows: the raw ids are
     pseudonymized once per member and date, and stay inside this query,
     which only returns dates. The current model must be a table (the key is
@@ -28,7 +31,10 @@
                     landed.reading_date,
                     landed.user_id
                 from {{ source_relation }} as landed
-                where {{ has_analytics_consent('landed.user_id') }}
+                left semi join {{ ref('base_app__analytics_consent') }} as consent
+                    on
+                        landed.user_id = consent.user_id
+                        and consent.has_analytics_consent
             ) as members
         )
     {%- endset -%}

@@ -13,7 +13,8 @@
         named in the error.
 -#}
 {% macro refuse_rotation_over_erasure_register(previous_version) %}
-    {% set register = adapter.get_relation(database=none, schema='raw', identifier='erasure_register') %}
+    {% set declared = restricted_table('erasure_register') %}
+    {% set register = adapter.get_relation(database=none, schema=declared.schema, identifier=declared.identifier) %}
     {% if register is not none %}
         {% set erased = run_query(
             'select count(distinct subject_pseudonym_id) from ' ~ register).columns[0].values()[0] | int %}

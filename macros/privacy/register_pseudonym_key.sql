@@ -23,9 +23,10 @@
         {% set fingerprint_sql -%}
             lower(hex(hmac({{ pseudonym_key() }}, 'santeflux:pseudonym-key-fingerprint')))
         {%- endset %}
-        {% do run_query('create schema if not exists raw') %}
+        {% set registry = restricted_table('pseudonym_key_registry') %}
+        {% do run_query('create schema if not exists ' ~ registry.schema) %}
         {% do run_query(
-            'create table if not exists raw.pseudonym_key_registry ('
+            'create table if not exists ' ~ registry ~ ' ('
             ~ 'key_version int, key_fingerprint string, registered_at timestamp, '
             ~ 'dbt_invocation_id string) using parquet') %}
         {% set check_sql %}
@@ -36,7 +37,7 @@
                 max(case when registry.key_version != {{ version }}
                     and registry.key_fingerprint = current_key.fingerprint then 1 else 0 end) as key_reused,
                 max(registry.key_version) as latest_version
-            from raw.pseudonym_key_registry as registry
+            from {{ registry }} as registry
             cross join (select {{ fingerprint_sql }} as fingerprint) as current_key
         {% endset %}
         {% set row = run_query(check_sql).rows[0] %}
@@ -59,15 +60,15 @@
                 {% do refuse_rotation_over_erasure_register(previous) %}
             {% endif %}
             {% do run_query(
-                "insert into raw.pseudonym_key_registry select " ~ version ~ ", " ~ fingerprint_sql
+                "insert into " ~ registry ~ " select " ~ version ~ ", " ~ fingerprint_sql
                 ~ ", current_timestamp(), '" ~ invocation_id ~ "'") %}
             {% do append_privacy_audit_row(
                 operation='key_registration' if previous is none else 'key_rotation',
                 status='success',
-                relations_touched_json=tojson({'raw.pseudonym_key_registry': 1}),
+                relations_touched_json=tojson({registry.render(): 1}),
                 row_count=1,
                 details={'command': flags.WHICH, 'previous_key_version': previous, 'key_version': version}) %}
-            {% do log("Pseudonym key version " ~ version ~ " registered in raw.pseudonym_key_registry"
+            {% do log("Pseudonym key version " ~ version ~ " registered in " ~ registry
                 ~ ("" if previous is none else " (rotated from version " ~ previous ~ ")") ~ ".", info=true) %}
         {% endif %}
     {% endif %}

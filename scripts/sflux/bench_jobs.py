@@ -49,7 +49,7 @@ KEY_ENV = "DBT_ENV_SECRET_PSEUDONYM_KEY"
 USERS_TABLE = f"{contract.RAW_SCHEMA}.users"
 # The members who consent to analytics now: the latest analytics event of
 # raw.consent_events (withdraw wins a same-second tie), else the profile flag
-# (the rule of the dbt macro has_analytics_consent).
+# (the rule of the dbt model base_app__analytics_consent).
 CONSENTING_USERS_SQL = f"""
 select profiles.user_id
 from {USERS_TABLE} as profiles
@@ -78,7 +78,7 @@ def rules() -> dict[str, int]:
 
 
 def tier_columns() -> list[tuple[str, str]]:
-    """(tier, column) pairs in rank order, as city_stress_matrix names them."""
+    """(tier, column) pairs in rank order, as fct_city_stress_matrix names them."""
     import re
 
     return [(t, "avg_hr_" + re.sub("[^a-z0-9]+", "_", t.lower()).strip("_"))

@@ -14,7 +14,7 @@ from typing import Any
 from sflux.errors import UserError
 from sflux.spark import table_exists
 
-MATRIX = "analytics.city_stress_matrix"
+MATRIX = "analytics.fct_city_stress_matrix"
 CELLS = "analytics.fct_city_heart_rate"
 DAILY = "analytics.fct_city_daily_heart_rate"
 TIERS = "analytics.subscription_tiers"

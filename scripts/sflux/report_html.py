@@ -40,7 +40,7 @@ class DashboardData:
     """What the dashboard shows, as read from the marts."""
 
     tiers: Sequence[str]
-    matrix: Sequence[dict[str, Any]]  # analytics.city_stress_matrix rows
+    matrix: Sequence[dict[str, Any]]  # analytics.fct_city_stress_matrix rows
     cells: Sequence[dict[str, Any]]  # analytics.fct_city_heart_rate rows
     daily: Sequence[dict[str, Any]]  # analytics.fct_city_daily_heart_rate rows
     first_date: date | None
@@ -294,7 +294,7 @@ def render_dashboard(data: DashboardData) -> str:
     )
     n_cells_suppressed = sum(1 for c in data.cells if c["is_suppressed"])
     n_daily_suppressed = sum(1 for r in data.daily if r["is_suppressed"])
-    sources = {"matrix": "analytics.city_stress_matrix", "cells": "analytics.fct_city_heart_rate",
+    sources = {"matrix": "analytics.fct_city_stress_matrix", "cells": "analytics.fct_city_heart_rate",
                "daily": "analytics.fct_city_daily_heart_rate", **data.sources}
     period = (
         f"{data.first_date.isoformat()} to {data.last_date.isoformat()}"

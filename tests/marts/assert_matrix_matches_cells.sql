@@ -13,7 +13,7 @@ cells as (
 
 matrix as (
 
-    select * from {{ ref('city_stress_matrix') }}
+    select * from {{ ref('fct_city_stress_matrix') }}
 
 ),
 

@@ -38,7 +38,7 @@ def _assert_same(expected, actual) -> None:
 
 @pytest.fixture(scope="module")
 def dbt_matrix(spark, built):
-    return _normalise(row.asDict() for row in spark.table("analytics.city_stress_matrix").collect())
+    return _normalise(row.asDict() for row in spark.table("analytics.fct_city_stress_matrix").collect())
 
 
 def test_dataframe_job_matches_dbt_and_reference(spark, built, landing, dbt_matrix, tmp_path,

@@ -22,7 +22,7 @@ from sflux.errors import UserError
 
 DAILY = "analytics.fct_city_daily_heart_rate"
 CELLS = "analytics.fct_city_heart_rate"
-MATRIX = "analytics.city_stress_matrix"
+MATRIX = "analytics.fct_city_stress_matrix"
 
 
 # --------------------------------------------------------------------------

@@ -21,7 +21,7 @@ COMPARED = [
     "anonymized.int_readings_validated",
     "anonymized.int_vitals_quality_counted",
     "analytics.fct_city_heart_rate",
-    "analytics.city_stress_matrix",
+    "analytics.fct_city_stress_matrix",
     "analytics.fct_vitals_quality_daily",
     "analytics.fct_city_daily_heart_rate",
 ]

@@ -36,7 +36,7 @@ def test_data_exercises_every_rule(reference: Reference):
 
 
 def test_matrix_matches_independent_computation(spark, built, reference: Reference):
-    rows = {r["city"]: r.asDict() for r in spark.table("analytics.city_stress_matrix").collect()}
+    rows = {r["city"]: r.asDict() for r in spark.table("analytics.fct_city_stress_matrix").collect()}
     assert set(rows) == set(reference.matrix)
     for city, expected in reference.matrix.items():
         for tier, value in expected.items():

@@ -315,7 +315,7 @@ def test_every_build_is_audited_with_the_same_table_layout_as_the_scripts(spark,
     entry = rows[0]
     assert entry["status"] == "success" and entry["subject_pseudonym_id"] is None
     touched = json.loads(entry["relations_touched"])
-    assert touched["analytics.city_stress_matrix"] == spark.table("analytics.city_stress_matrix").count()
+    assert touched["analytics.fct_city_stress_matrix"] == spark.table("analytics.fct_city_stress_matrix").count()
     assert "anonymized.int_users_k_anonymized" in touched
     assert entry["row_count"] == sum(touched.values())
     assert entry["key_version"] == 1 and entry["actor"]

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.skipif(
     os.environ.get("SANTEFLUX_SKIP_THRIFT") == "1", reason="SANTEFLUX_SKIP_THRIFT=1: thrift test skipped"
 )
 
-COMPARED = ["analytics.city_stress_matrix", "analytics.fct_city_heart_rate"]
+COMPARED = ["analytics.fct_city_stress_matrix", "analytics.fct_city_heart_rate"]
 START_TIMEOUT = 300  # seconds; a busy 2-core machine is slow to start 4 JVMs
 
 

@@ -7,10 +7,19 @@
 -- depends_on: {{ ref('city_regions') }}
 with
 
+consenting_members as (
+
+    select user_id from {{ ref('base_app__analytics_consent') }}
+    where has_analytics_consent
+
+),
+
 source as (
 
-    select * from {{ source('app', 'users') }}
-    where {{ has_analytics_consent('user_id') }}
+    select landed.*
+    from {{ source('app', 'users') }} as landed
+    left semi join consenting_members
+        on landed.user_id = consenting_members.user_id
 
 ),
 

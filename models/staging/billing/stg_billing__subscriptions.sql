@@ -3,10 +3,19 @@
 -- this model.
 with
 
+consenting_members as (
+
+    select user_id from {{ ref('base_app__analytics_consent') }}
+    where has_analytics_consent
+
+),
+
 source as (
 
-    select * from {{ source('billing', 'subscriptions') }}
-    where {{ has_analytics_consent('user_id') }}
+    select landed.*
+    from {{ source('billing', 'subscriptions') }} as landed
+    left semi join consenting_members
+        on landed.user_id = consenting_members.user_id
 
 ),
 

@@ -18,10 +18,19 @@ source as (
 
 ),
 
+consenting_members as (
+
+    select user_id from {{ ref('base_app__analytics_consent') }}
+    where has_analytics_consent
+
+),
+
 consented as (
 
-    select * from source
-    where {{ has_analytics_consent('user_id') }}
+    select source.*
+    from source
+    left semi join consenting_members
+        on source.user_id = consenting_members.user_id
 
 ),
 
