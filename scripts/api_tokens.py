@@ -44,9 +44,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    settings = Settings.from_env()
     actor = getpass.getuser()
     try:
+        settings = Settings.from_env()
         audit = AuditLog(settings.audit_file)
         if args.command == "issue":
             personas = load_personas(settings.personas_file)

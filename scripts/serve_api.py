@@ -63,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"serve_api: error: --port must be from 1 to 65535 (got {args.port})", file=sys.stderr)
         return 2
 
-    settings = Settings.from_env()
     try:
+        settings = Settings.from_env()
         from sflux.api.app import create_app
 
         app = create_app(settings)

@@ -157,6 +157,7 @@ class Api:
             tokens_file=root / "secrets" / "tokens.json",
             audit_file=root / "secrets" / "audit.jsonl",
             personas_file=PERSONAS,
+            recheck_seconds=0,  # see every rebuild at once; test_recheck_interval covers the default
         )
         self.personas = load_personas(PERSONAS)
         self.app = create_app(self.settings)
@@ -599,6 +600,15 @@ def test_a_rebuild_is_served_without_restart(api: Api):
     body = api.get("/v1/matrix", token).json()
     assert cells_by_key(body)[("Lyon", "Basic")]["avg_heart_rate"] == 88.5
     assert [row["city"] for row in body["cities"]] == ["Lyon"]
+
+
+def test_recheck_interval_bounds_how_late_a_rebuild_is_seen(api: Api):
+    reader = SnapshotReader(api.settings.analytics_dir, recheck_seconds=0.3)
+    first = reader.read("fct_city_heart_rate")
+    rebuild_cells(api, 88.5)
+    assert reader.read("fct_city_heart_rate") is first  # within the interval: no directory listing
+    time.sleep(0.35)
+    assert reader.read("fct_city_heart_rate").table.column("avg_heart_rate").to_pylist() == [88.5]
 
 
 def test_a_mart_being_rebuilt_is_served_from_its_last_complete_snapshot(api: Api):

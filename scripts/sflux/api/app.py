@@ -122,7 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     personas = load_personas(settings.personas_file)
     verifier = TokenVerifier(settings.tokens_file)
     audit = AuditLog(settings.audit_file)
-    service = MartService(SnapshotReader(settings.analytics_dir))
+    service = MartService(SnapshotReader(settings.analytics_dir, recheck_seconds=settings.recheck_seconds))
 
     app = FastAPIOffline(title="SantéFlux governed API", version="1", description=DESCRIPTION, redoc_url=None)
     app.state.audit = audit

@@ -55,25 +55,25 @@ class MartService:
 
     def tiers(self) -> tuple[Snapshot, list[str]]:
         snap = self.snapshot(TIERS_TABLE, None)
-        return snap, self._indexes.get_or_make(("tiers", snap.signature), lambda: views.tier_names(snap.table))
+        return snap, self._indexes.get_or_make(("tiers", snap.version), lambda: views.tier_names(snap.table))
 
     def daily_index(self, tenant: str | None, tenant_token: bool) -> tuple[Snapshot, views.DailyIndex]:
         snap = self.snapshot(DAILY_TABLE, tenant, tenant_token)
-        key = ("daily", tenant, snap.signature)
+        key = ("daily", snap.version)
         return snap, self._indexes.get_or_make(key, lambda: views.DailyIndex.of(snap.table))
 
     def matrix_json(self, tenant: str | None, tenant_token: bool) -> bytes:
         tiers_snap, tiers = self.tiers()
         matrix = self.snapshot(MATRIX_TABLE, tenant, tenant_token)
         cells = self.snapshot(CELLS_TABLE, tenant, tenant_token)
-        key = ("matrix", tenant, tiers_snap.signature, matrix.signature, cells.signature)
+        key = ("matrix", tenant, tiers_snap.version, matrix.version, cells.version)
         return self._rendered.get_or_make(
             key, lambda: render(views.matrix_payload(tiers, matrix.table, cells.table, tenant))
         )
 
     def time_range_json(self, tenant: str | None, tenant_token: bool) -> bytes:
         snap, index = self.daily_index(tenant, tenant_token)
-        key = ("time_range", tenant, snap.signature)
+        key = ("time_range", tenant, snap.version)
         return self._rendered.get_or_make(key, lambda: render(views.time_range_payload(index, tenant)))
 
     def trend_json(
@@ -89,7 +89,7 @@ class MartService:
         resolved_tier = views.resolve_tier(tier, tiers)
         snap, index = self.daily_index(tenant, tenant_token)
         resolved_city = views.resolve_city(city, list(index.by_city))
-        key = ("trend", tenant, resolved_city, start, end, resolved_tier, tiers_snap.signature, snap.signature)
+        key = ("trend", tenant, resolved_city, start, end, resolved_tier, tiers_snap.version, snap.version)
         return self._rendered.get_or_make(
             key,
             lambda: render(views.trend_payload(index, tiers, resolved_city, start, end, resolved_tier, tenant)),

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sflux import paths
+from sflux.api.errors import ConfigError
 
 # The one place the API names the marts it serves. The analytics schema's
 # tables live in <warehouse>/analytics.db/<table>/ as parquet directories.
@@ -34,6 +35,8 @@ class Settings:
     tokens_file: Path
     audit_file: Path
     personas_file: Path
+    # Seconds a mart snapshot is served before its directory is listed again.
+    recheck_seconds: float = 0.5
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -45,7 +48,19 @@ class Settings:
             tokens_file=_env_path("SANTEFLUX_API_TOKENS", secrets_dir / "tokens.json"),
             audit_file=_env_path("SANTEFLUX_API_AUDIT", secrets_dir / "audit.jsonl"),
             personas_file=_env_path("SANTEFLUX_PERSONAS", paths.REPO_ROOT / "conf" / "personas.yml"),
+            recheck_seconds=_env_seconds("SANTEFLUX_API_RECHECK_SECONDS", 0.5),
         )
+
+
+def _env_seconds(name: str, default: float) -> float:
+    text = os.environ.get(name)
+    try:
+        value = float(text) if text else default
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 60:
+        raise ConfigError(f"{name}={text!r} must be a number of seconds from 0 to 60")
+    return value
 
 
 def _env_path(name: str, default: Path) -> Path:
