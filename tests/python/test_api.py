@@ -416,6 +416,8 @@ HOSTILE = [
     ("/v1/trend?city=../../raw.db/users", 404, "unknown city"),
     ("/v1/trend?city=..%2F..%2F..%2Fetc%2Fpasswd", 404, "unknown city"),
     ("/v1/trend?city=%00", 404, "unknown city"),
+    ("/v1/trend?city=%FF%FE%C0", 404, "unknown city"),
+    ("/v1/trend?city=Lyon&city=Oslo&city=%27", 404, "unknown city"),
     ("/v1/trend?city=" + "x" * 5000, 400, "city is longer than 200 characters"),
     ("/v1/trend?city=", 404, "unknown city"),
     ("/v1/trend", 400, "city: Field required"),
@@ -434,6 +436,8 @@ HOSTILE = [
     ("/v1/../../raw.db/users", 404, "Not Found"),
     ("/v1/matrix/../../../raw.db/users", 404, "Not Found"),
     ("/v1/%2e%2e/%2e%2e/raw.db/users", 404, "Not Found"),
+    ("/static-offline-docs/..%2F..%2F..%2F..%2Fetc%2Fpasswd", 404, "Not Found"),
+    ("/static-offline-docs/../../../../../../etc/passwd", 404, "Not Found"),
 ]
 
 
