@@ -536,6 +536,18 @@ def test_tenant_filter_returns_only_that_tenant_whatever_the_file_holds(tmp_path
         assert read_files(root, signature(root), hostile).num_rows == 0
 
 
+def test_tenant_filter_on_a_table_partitioned_by_tenant_id(tmp_path: Path):
+    # Partition discovery types tenant_id=7/ as an integer; ids stay text.
+    root = tmp_path / "mart"
+    for tenant, value in (("7", 1), ("12", 2)):
+        (root / f"tenant_id={tenant}").mkdir(parents=True)
+        pq.write_table(pa.table({"v": [value]}), root / f"tenant_id={tenant}" / "part-0.parquet")
+    (root / "_SUCCESS").touch()
+    assert read_files(root, signature(root), "7").to_pylist() == [{"v": 1, "tenant_id": 7}]
+    for other in ("07", "7 ", "8", "acme", "7' OR '1'='1"):
+        assert read_files(root, signature(root), other).num_rows == 0
+
+
 def test_tenant_token_on_marts_without_tenant_id_gets_no_all_member_data(api: Api):
     token = api.token("tenant", "acme")
     for url in ("/v1/matrix", "/v1/time-range", "/v1/trend?city=Lyon"):

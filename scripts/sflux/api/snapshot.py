@@ -107,8 +107,13 @@ def read_files(root: Path, sig: Signature, tenant: str | None) -> pa.Table:
         return dataset.to_table()
     if TENANT_COLUMN not in dataset.schema.names:
         raise NotTenantScoped(root.name)
-    table = dataset.to_table(filter=ds.field(TENANT_COLUMN) == pa.scalar(tenant, pa.string()))
-    seen = set(table.column(TENANT_COLUMN).unique().to_pylist())
+    column = ds.field(TENANT_COLUMN)
+    if dataset.schema.field(TENANT_COLUMN).type != pa.string():
+        # A table partitioned by tenant_id=<digits>/ gets an integer column
+        # from discovery: compare as text, so "007" never matches 7.
+        column = column.cast(pa.string())
+    table = dataset.to_table(filter=column == pa.scalar(tenant, pa.string()))
+    seen = {str(value) for value in table.column(TENANT_COLUMN).unique().to_pylist()}
     if seen - {tenant}:
         raise TenantLeak(f"{root.name}: a read filtered on one tenant returned another")
     return table
@@ -162,10 +167,12 @@ class SnapshotReader:
                     return cached
                 try:
                     table = read_files(root, before, tenant)
-                except (FileNotFoundError, OSError, pa.ArrowInvalid):
+                except (OSError, pa.ArrowInvalid):
                     # A file vanished or was cut short by a concurrent build.
                     time.sleep(self.retry_wait * (2**attempt))
                     continue
+                except pa.ArrowException as exc:
+                    raise MartUnavailable(f"analytics.{table_name} cannot be read: {exc}".splitlines()[0]) from None
                 if signature(root) == before:
                     snapshot = Snapshot(table_name, before, table)
                     self._cache.put(key, (snapshot, now))
