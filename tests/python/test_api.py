@@ -520,6 +520,12 @@ def test_internal_personas_may_read_one_tenant(tenant_api: Api):
     assert sorted(c["avg_heart_rate"] for c in cells_by_key(body).values() if c["state"] == "published") == [90.5, 91.0]
 
 
+def test_a_tenant_scoped_mart_is_never_served_as_the_all_member_one(tenant_api: Api):
+    response = tenant_api.get("/v1/matrix", tenant_api.token("analyst"))
+    assert response.status_code == 503
+    assert "has a tenant_id column, so it is not an all-member mart" in response.json()["error"]
+
+
 def test_tenant_filter_returns_only_that_tenant_whatever_the_file_holds(tmp_path: Path):
     # Many row groups, tenants interleaved: the filter runs inside the scan.
     rows = [{"city": f"c{i % 7}", "tenant_id": ["acme", "beta", "acme2", "ACME", "acme "][i % 5], "v": i}

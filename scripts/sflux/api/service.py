@@ -9,7 +9,7 @@ from typing import Any
 
 from sflux.api import views
 from sflux.api.errors import ApiError
-from sflux.api.settings import CELLS_TABLE, DAILY_TABLE, MATRIX_TABLE, TENANT_TABLES, TIERS_TABLE
+from sflux.api.settings import CELLS_TABLE, DAILY_TABLE, MATRIX_TABLE, TENANT_COLUMN, TENANT_TABLES, TIERS_TABLE
 from sflux.api.snapshot import LruCache, MartUnavailable, NotTenantScoped, Snapshot, SnapshotReader, TenantLeak
 
 REQUIRED_COLUMNS = {
@@ -48,6 +48,14 @@ class MartService:
             raise ApiError(403 if tenant_token else 404, message) from None
         except TenantLeak as exc:
             raise ApiError(503, f"refused: tenant isolation check failed ({exc}); nothing was served") from None
+        if not scoped and TENANT_COLUMN in snap.table.column_names:
+            # One row per tenant x city x tier: serving it as the all-member
+            # mart would overwrite cells with one tenant's numbers.
+            raise ApiError(
+                503,
+                f"analytics.{name} has a {TENANT_COLUMN} column, so it is not an all-member mart: "
+                "point the all-member table names in sflux/api/settings.py at tables without it",
+            )
         missing = REQUIRED_COLUMNS[table] - set(snap.table.column_names)
         if missing and snap.table.num_rows:
             raise ApiError(503, f"analytics.{name} lacks column(s) {sorted(missing)}: rebuild the marts")

@@ -19,9 +19,10 @@ DAILY_TABLE = "fct_city_daily_heart_rate"
 TIERS_TABLE = "subscription_tiers"
 MART_TABLES = (MATRIX_TABLE, CELLS_TABLE, DAILY_TABLE, TIERS_TABLE)
 
-# A tenant token reads only rows whose tenant column equals its tenant. The
-# tenant-scoped marts are read from these tables; they default to the
-# all-member tables so that adding a tenant_id column to them is enough.
+# A tenant token reads only rows whose tenant column equals its tenant, from
+# these tables. They default to the all-member names, so a tenant_id column
+# in those marts is enough for tenant reads; all-member reads then need
+# tables without it (a mart with tenant_id is refused as an all-member view).
 TENANT_COLUMN = "tenant_id"
 TENANT_TABLES = {MATRIX_TABLE: MATRIX_TABLE, CELLS_TABLE: CELLS_TABLE, DAILY_TABLE: DAILY_TABLE}
 
