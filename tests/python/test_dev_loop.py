@@ -38,7 +38,7 @@ def test_default_selector_builds_no_release_and_release_builds_only_releases():
     assert releases == {"fct_daily_event_counts_dp"}
     assert "fct_daily_event_counts_dp" not in default
     assert not any(name.endswith("fct_daily_event_counts_dp") or "counts_dp_" in name for name in default)
-    assert "city_stress_matrix" in default or "fct_city_stress_matrix" in default
+    assert "fct_city_stress_matrix" in default
 
 
 def _schemas(target: str) -> dict[str, str]:
