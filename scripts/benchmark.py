@@ -10,10 +10,10 @@ profiles/profiles.yml (target `local`), in the order a, b, c, d:
 
   (a) dbt      `dbt run --select +city_stress_matrix --full-refresh` (models
                only; `dbt seed` runs once before, untimed)
-  (b) pyspark  sflux.bench_jobs "dataframe": the notebook, native functions
-  (c) udf      sflux.bench_jobs "python_udf": the same with Python UDFs for
+  (b) pyspark  sflux.bench.jobs "dataframe": the notebook, native functions
+  (c) udf      sflux.bench.jobs "python_udf": the same with Python UDFs for
                hashing and masking (the anti-pattern, in sflux/bench_jobs.py)
-  (d) sql      sflux.bench_jobs "sql": one Spark SQL query, raw -> matrix
+  (d) sql      sflux.bench.jobs "sql": one Spark SQL query, raw -> matrix
 
 The matrices of (a), (b), (d) (and (c) when run) must agree within 1e-9
 before any time is reported. Then one more day is generated and loaded and
@@ -43,7 +43,7 @@ SCRIPTS = Path(__file__).resolve().parent
 REPO = SCRIPTS.parent
 sys.path.insert(0, str(SCRIPTS))
 
-from sflux import bench_jobs  # noqa: E402
+from sflux.bench import jobs as bench_jobs  # noqa: E402
 
 KEY_ENV = bench_jobs.KEY_ENV
 # Measured with the generator defaults: ~1,300 readings per user-day
@@ -170,7 +170,7 @@ def dbt_models(env, log_file, full_refresh: bool) -> tuple[float, float | None]:
 
 
 def spark_job(variant: str, env, log_file, result: Path) -> tuple[float, dict[str, Any]]:
-    wall = run([py(), "-m", "sflux.bench_jobs", variant, "--result", str(result)], env, log_file)
+    wall = run([py(), "-m", "sflux.bench.jobs", variant, "--result", str(result)], env, log_file)
     return wall, json.loads(result.read_text(encoding="utf-8"))
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import yaml
 
-from sflux import paths
-from sflux.errors import UserError
+from sflux.core import paths
+from sflux.core.errors import UserError
 
 DEFAULT_NAME = "city_stress_dashboard.html"
 
@@ -62,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out = (args.out or paths.home() / "reports" / DEFAULT_NAME).resolve()
     try:
-        from sflux import report_data
-        from sflux.report_html import DashboardData, git_commit, render_dashboard
-        from sflux.spark import get_spark
+        from sflux.reporting import data as report_data
+        from sflux.reporting.dashboard import DashboardData, git_commit, render_dashboard
+        from sflux.core.spark import get_spark
 
         spark = get_spark()
         report_data.require_marts(spark)

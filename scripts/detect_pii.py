@@ -15,9 +15,9 @@ import os
 import sys
 from pathlib import Path
 
-from sflux import paths
-from sflux.errors import UserError
-from sflux.pii_detect import DEFAULT_MIN_SHARE, DEFAULT_SAMPLE_ROWS, Report, scan
+from sflux.core import paths
+from sflux.core.errors import UserError
+from sflux.privacy.pii_detect import DEFAULT_MIN_SHARE, DEFAULT_SAMPLE_ROWS, Report, scan
 
 PROG = "detect_pii"
 
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace, spark=None) -> int:
     if spark is None:
         # profiles.yml falls back to $PWD; paths.py to the repo: make them agree.
         os.environ.setdefault("SANTEFLUX_HOME", str(paths.home()))
-        from sflux.spark import get_spark
+        from sflux.core.spark import get_spark
 
         spark = get_spark()
     report: Report = scan(spark, args.schema, args.manifest, args.sample_rows, args.min_share)

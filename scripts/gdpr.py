@@ -27,8 +27,8 @@ from datetime import date
 from pathlib import Path
 from typing import NoReturn
 
-from sflux import paths
-from sflux.errors import UserError
+from sflux.core import paths
+from sflux.core.errors import UserError
 
 PROG = "gdpr"
 
@@ -80,7 +80,7 @@ def _dbt_build() -> None:
 def main(argv: list[str] | None = None, spark=None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("SANTEFLUX_HOME", str(paths.home()))
-    from sflux import gdpr
+    from sflux.gdpr import subject_rights as gdpr
 
     def say(message: str) -> None:
         print(f"{PROG}: {message}", flush=True)
@@ -88,14 +88,14 @@ def main(argv: list[str] | None = None, spark=None) -> int:
     try:
         gdpr.require_key()
         if spark is None:
-            from sflux.spark import get_spark
+            from sflux.core.spark import get_spark
 
             spark = get_spark()
         if args.command != "purge-expired":
             try:
                 gdpr.validate_user_id(args.user_id)
             except UserError:
-                from sflux import audit
+                from sflux.privacy import audit
 
                 audit.record(spark, args.command.replace("-", "_"), status="rejected_invalid_id")
                 raise

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Generate synthetic SantéFlux landing files (subscriptions, vitals, users,
-events, consent events and a manifest of injected faults). The logic lives in sflux.generator; this file
+events, consent events and a manifest of injected faults). The logic lives in sflux.generate.config; this file
 only turns the command line into a GeneratorConfig.
 
 Example: python scripts/generate_data.py --out .santeflux/landing --users 250 --days 7 --seed 42
@@ -14,8 +14,8 @@ from datetime import date
 from pathlib import Path
 from typing import NoReturn
 
-from sflux import generator as gen
-from sflux.errors import UserError
+from sflux.generate import config as gen
+from sflux.core.errors import UserError
 
 
 class OneLineParser(argparse.ArgumentParser):

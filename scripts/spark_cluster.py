@@ -16,8 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from sflux import cluster
-from sflux.errors import UserError
+from sflux.cluster import standalone as cluster
+from sflux.core.errors import UserError
 
 PROG = "spark_cluster"
 

@@ -51,7 +51,7 @@ def pseudonym_key() -> str:
 
 @pytest.fixture(scope="session")
 def spark():
-    from sflux.spark import get_spark
+    from sflux.core.spark import get_spark
 
     session = get_spark()
     yield session
@@ -89,7 +89,7 @@ def built(spark, landing: Path):
     """Generated data loaded into raw and `dbt build` run in-process
     (seeds, models, data tests and unit tests)."""
     from dbt_helpers import run_dbt
-    from sflux.loader import load_raw
+    from sflux.ingest.loader import load_raw
 
     load_raw(spark, landing)
     result = run_dbt(["build"])

@@ -9,7 +9,7 @@ import math
 import pytest
 
 import reference_pipeline as reference
-from sflux import bench_jobs
+from sflux.bench import jobs as bench_jobs
 
 TOL = 1e-9
 

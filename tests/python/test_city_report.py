@@ -18,8 +18,8 @@ import pytest
 
 import city_report
 from dbt_helpers import REPO_ROOT
-from sflux import report
-from sflux.errors import UserError
+from sflux.reporting import city_trends as report
+from sflux.core.errors import UserError
 
 DAILY = "analytics.fct_city_daily_heart_rate"
 CELLS = "analytics.fct_city_heart_rate"
@@ -183,7 +183,7 @@ def test_bad_dates_exit_2_with_one_line_before_spark(args, expected, capsys, mon
     def no_spark():
         raise AssertionError("Spark must not start for a bad date")
 
-    monkeypatch.setattr("sflux.spark.get_spark", no_spark)
+    monkeypatch.setattr("sflux.core.spark.get_spark", no_spark)
     assert city_report.main(args) == 2
     err = capsys.readouterr().err
     assert err == f"city_report: error: {expected}\n"

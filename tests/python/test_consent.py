@@ -29,7 +29,7 @@ def _vitals_of(spark, user_id: str) -> int:
 
 def test_withdrawal_and_grant_take_effect_on_the_next_incremental_build(
         spark, built, landing: Path, test_root: Path, pseudonym_key: str):
-    from sflux.loader import load_raw
+    from sflux.ingest.loader import load_raw
 
     # Settle the warehouse first: earlier tests may have reloaded raw data.
     assert run_dbt(["run"]).success

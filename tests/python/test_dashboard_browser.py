@@ -29,7 +29,7 @@ import pytest
 
 import build_report
 from dbt_helpers import REPO_ROOT
-from sflux.report_html import git_commit
+from sflux.reporting.dashboard import git_commit
 from test_city_report import cities_most_telling_first, daily_rows, marts  # noqa: F401 (marts is a fixture)
 
 CHROME_FLAGS = (

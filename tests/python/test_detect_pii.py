@@ -141,7 +141,7 @@ def _manifest(path: Path, declared: dict[str, str]) -> Path:
 
 @pytest.fixture(scope="module")
 def report(spark, probe, tmp_path_factory):
-    from sflux.pii_detect import scan
+    from sflux.privacy.pii_detect import scan
 
     manifest = _manifest(tmp_path_factory.mktemp("pii") / "manifest.json", {})
     return scan(spark, probe, manifest, sample_rows=2000)
@@ -201,7 +201,7 @@ def test_undeclared_pii_fails_naming_the_column_and_proposes_meta(spark, probe, 
 
 def test_declaring_every_finding_passes_and_one_missing_fails(spark, probe, report, tmp_path, capsys):
     from detect_pii import main
-    from sflux.pii_detect import PROPOSED_TREATMENTS
+    from sflux.privacy.pii_detect import PROPOSED_TREATMENTS
 
     declared = {f.column: PROPOSED_TREATMENTS.get(f.pii_type, "keep") for f in report.findings}
     manifest = _manifest(tmp_path / "all.json", declared)

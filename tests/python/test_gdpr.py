@@ -76,7 +76,7 @@ def test_hostile_and_unknown_ids_are_refused_and_audited(spark, built, tmp_path,
 
 def test_export_erase_verify_audit_reload(spark, built, subject, landing, managed_landing,
                                           pseudonym_key, tmp_path, capsys):
-    from sflux.loader import load_raw
+    from sflux.ingest.loader import load_raw
 
     subject_pseudonym = pseudonym(pseudonym_key, subject)
     consenting_before = sum(r[0] for r in spark.sql(
@@ -147,7 +147,7 @@ def test_export_erase_verify_audit_reload(spark, built, subject, landing, manage
 
 def test_an_interrupted_erasure_is_not_success_and_a_rerun_completes_it(spark, built, subject,
                                                                         consenting_users, capsys):
-    from sflux import gdpr
+    from sflux.gdpr import subject_rights as gdpr
 
     victim = sorted(set(consenting_users) - {subject})[0]
     subject_pseudonym = gdpr.pseudonym_of(spark, victim)

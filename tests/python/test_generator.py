@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sflux import generator as gen
-from sflux.contract import CONSENT_EVENTS, EVENTS, SUBSCRIPTIONS, USERS, VITALS, subscription_tiers
-from sflux.errors import UserError
+from sflux.generate import config as gen
+from sflux.ingest.contract import CONSENT_EVENTS, EVENTS, SUBSCRIPTIONS, USERS, VITALS, subscription_tiers
+from sflux.core.errors import UserError
 
 TS_FORMAT = "%Y-%m-%d %H:%M:%S"  # the contract's yyyy-MM-dd HH:mm:ss
 STAMP = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")

@@ -54,7 +54,7 @@ def _write_late_file(landing: Path, out: Path, day: str, members: set[str]) -> i
 
 
 def test_incremental_run_equals_full_refresh(spark, built, landing: Path, test_root: Path):
-    from sflux.loader import load_raw
+    from sflux.ingest.loader import load_raw
 
     # Settle first: a test that ran before may have reloaded raw files (new
     # landing times on every date) without building.

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from sflux import contract, loader
+from sflux.ingest import contract
+from sflux.ingest import loader
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CLI = REPO_ROOT / "scripts" / "load_raw.py"
@@ -787,7 +788,7 @@ def test_a_duplicate_of_an_earlier_load_is_quarantined_and_reload_is_idempotent(
 def test_generated_landing_reconciles_with_the_manifest_and_reloads_identically(spark, tmp_path):
     import json
 
-    from sflux import generator as gen
+    from sflux.generate import config as gen
 
     out = tmp_path / "gen"
     config = gen.GeneratorConfig(out=out, users=120, days=2, seed=3, split="day", cities=5,

@@ -120,7 +120,7 @@ def test_anonymized_users_table_is_k_anonymous(spark, built, consenting_users):
 
 def test_tokens_round_trip_through_the_audited_vault(spark, built, pseudonym_key: str,
                                                      consenting_users):
-    from sflux import vault
+    from sflux.privacy import vault
 
     raw = {pseudonym(pseudonym_key, u): row for u, row in _raw_users(spark).items()}
     rows = spark.sql("select user_pseudonym_id, national_id_token"
@@ -146,8 +146,8 @@ def test_tokens_round_trip_through_the_audited_vault(spark, built, pseudonym_key
 
 
 def test_detokenize_rejects_hostile_and_unknown_tokens_and_audits_them(spark, built):
-    from sflux import vault
-    from sflux.errors import UserError
+    from sflux.privacy import vault
+    from sflux.core.errors import UserError
 
     before = spark.table("raw.privacy_audit_log").count() if spark.catalog.tableExists(
         "raw.privacy_audit_log") else 0
@@ -197,7 +197,7 @@ def test_leak_guard_catches_a_planted_leak(spark, built):
 
 @pytest.mark.mutates_warehouse
 def test_undeclared_raw_column_stops_the_build_and_is_detected(spark, built, test_root: Path):
-    from sflux import pii_detect
+    from sflux.privacy import pii_detect
 
     spark.sql("create table raw.users_backup using parquet as select * from raw.users")
     try:
@@ -296,7 +296,7 @@ def test_key_rotation_is_audited_and_refused_over_the_erasure_register(spark, te
 
     # Someone is erased: a rotation would orphan their register entry.
     done = run(second, python=(
-        "from sflux.spark import get_spark; from sflux import gdpr; "
+        "from sflux.core.spark import get_spark; from sflux.gdpr import subject_rights as gdpr; "
         "gdpr._register(get_spark(), 'a' * 64, 'erased')"))
     assert done.returncode == 0, done.stderr[-3000:]
     done = run(third, "--full-refresh", "--vars", "{pseudonym_key_version: 3}")
@@ -306,7 +306,7 @@ def test_key_rotation_is_audited_and_refused_over_the_erasure_register(spark, te
 
 
 def test_every_build_is_audited_with_the_same_table_layout_as_the_scripts(spark, built):
-    from sflux import audit
+    from sflux.privacy import audit
 
     rows = spark.sql("select * from raw.privacy_audit_log where operation = 'dbt_build'").collect()
     assert rows, "the on-run-end hook must audit the build"

@@ -22,7 +22,7 @@ import pytest
 
 from conftest import SCRIPTS
 from dbt_helpers import REPO_ROOT
-from sflux import cluster
+from sflux.cluster import standalone as cluster
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("SANTEFLUX_SKIP_THRIFT") == "1", reason="SANTEFLUX_SKIP_THRIFT=1: thrift test skipped"

@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
-from sflux import paths
-from sflux.errors import UserError
+from sflux.core import paths
+from sflux.core.errors import UserError
 
 
 @dataclass(frozen=True)

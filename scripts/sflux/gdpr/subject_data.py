@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sflux import paths
-from sflux.errors import UserError
+from sflux.core import paths
+from sflux.core.errors import UserError
 
 KINDS = ("raw_id", "raw_text", "pseudonym", "tokenized_value")
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from sflux import paths
-from sflux.errors import UserError
+from sflux.core import paths
+from sflux.core.errors import UserError
 
 KEY_ENV = "DBT_ENV_SECRET_PSEUDONYM_KEY"
 HOST = "127.0.0.1"
@@ -359,7 +359,7 @@ def start(opts: Options) -> dict:
     for flag, port in (("--master-port", opts.master_port), ("--thrift-port", opts.thrift_port)):
         if not 1024 <= port <= 65535:
             raise UserError(f"{flag} {port} is not a port in 1024-65535")
-    from sflux.spark import require_java
+    from sflux.core.spark import require_java
 
     require_java()
     home = spark_home()
@@ -443,7 +443,7 @@ def start(opts: Options) -> dict:
 
 
 def _thrift_command(opts: Options, home: Path, master_url: str, tag: str, log4j: Path) -> list[str]:
-    from sflux.spark import session_conf
+    from sflux.core.spark import session_conf
 
     data = opts.data_dir
     # The same SQL/tuning confs as the embedded target, with this data dir.

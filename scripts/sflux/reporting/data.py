@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sflux.errors import UserError
-from sflux.spark import table_exists
+from sflux.core.errors import UserError
+from sflux.core.spark import table_exists
 
 MATRIX = "analytics.city_stress_matrix"
 CELLS = "analytics.fct_city_heart_rate"

@@ -18,8 +18,8 @@ from typing import Any
 import jinja2
 import yaml
 
-from sflux import paths
-from sflux.errors import UserError
+from sflux.core import paths
+from sflux.core.errors import UserError
 
 JAVA_HINT = (
     "install Java 17, e.g. `sudo apt-get install -y openjdk-17-jre-headless` "

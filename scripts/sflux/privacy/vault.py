@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
-from sflux import audit
-from sflux.errors import UserError
-from sflux.policies import tokenized_columns
-from sflux.spark import table_exists
+from sflux.privacy import audit
+from sflux.core.errors import UserError
+from sflux.privacy.policies import tokenized_columns
+from sflux.core.spark import table_exists
 
 VAULT_TABLE = "raw.token_vault"
 TOKEN_PATTERN = re.compile(r"tok_[0-9a-f]{32}")

@@ -24,7 +24,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sflux import report
+from sflux.reporting import city_trends as report
 
 # One colour per tier (in rank order) on every chart, so that VIP is the same
 # colour for every city; plotly's default palette would shift when a city

@@ -2,7 +2,7 @@
 
 Usage from Python (tests reuse one session)::
 
-    from sflux import pii_detect
+    from sflux.privacy import pii_detect
     report = pii_detect.scan(spark, "raw", Path("target/manifest.json"), 2000)
     report.ok, report.undeclared(), "\\n".join(report.format_lines())
 
@@ -66,7 +66,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sflux.errors import UserError
+from sflux.core.errors import UserError
 
 HIGH, MEDIUM, LOW = "HIGH", "MEDIUM", "LOW"
 DEFAULT_SAMPLE_ROWS = 2000

@@ -19,8 +19,8 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from sflux import paths
-from sflux.policies import project_var
+from sflux.core import paths
+from sflux.privacy.policies import project_var
 
 AUDIT_TABLE = "raw.privacy_audit_log"
 

@@ -9,7 +9,7 @@ straight from the Arrow buffer. No per-event Python.
 Ids: an event id is a bijective 64-bit mix of (UTC date, position in that
 date), so ids are unique across days and runs of other days, and look
 random. A session id is a differently salted mix of its first event's.
-Each chunk has its own seed stream (generator.STREAM_EVENTS).
+Each chunk has its own seed stream (config.STREAM_EVENTS).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sflux.contract import DEVICE_TYPES, EVENT_TYPES
+from sflux.ingest.contract import DEVICE_TYPES, EVENT_TYPES
 
 SECONDS_PER_DAY = 86_400
 EVENTS_PER_CHUNK = 500_000  # expected events simulated at once (~150 MB of text)

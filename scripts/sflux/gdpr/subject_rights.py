@@ -28,9 +28,10 @@ from typing import Any, Callable
 
 from pyspark.sql import SparkSession
 
-from sflux import audit, subject_data
-from sflux.errors import UserError
-from sflux.subject_data import SubjectRelation
+from sflux.privacy import audit
+from sflux.gdpr.subject_rights import subject_data
+from sflux.core.errors import UserError
+from sflux.gdpr.subject_data import SubjectRelation
 
 USER_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}")
 KEY_ENV = "DBT_ENV_SECRET_PSEUDONYM_KEY"
@@ -105,7 +106,7 @@ def _exists(spark: SparkSession, relation: str) -> bool:
 
 def resolve_subject(spark: SparkSession, user_id: str) -> Subject:
     """The subject's keys: raw id, pseudonym and the values the vault tokenized."""
-    from sflux.policies import source_policies
+    from sflux.privacy.policies import source_policies
 
     subject = Subject(validate_user_id(user_id), pseudonym_of(spark, user_id))
     for policy in source_policies():

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from sflux.errors import UserError
-from sflux.report import TrendCell
+from sflux.core.errors import UserError
+from sflux.reporting.city_trends import TrendCell
 
 
 def write_trend_png(path: Path, city: str, cells: Sequence[TrendCell], tiers: Sequence[str]) -> None:

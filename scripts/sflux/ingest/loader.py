@@ -2,7 +2,7 @@
 
 Usage from Python (tests reuse one session)::
 
-    from sflux import loader
+    from sflux.ingest import loader
     plan = loader.preflight(Path("landing/2024-01-01"))   # plain Python, no Spark
     result = loader.load_raw(spark, plan)                  # or load_raw(spark, path)
     result["vitals"].loaded, result["vitals"].quarantined
@@ -63,8 +63,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sflux import contract
-from sflux.errors import UserError
+from sflux.ingest import contract
+from sflux.core.errors import UserError
 
 if TYPE_CHECKING:  # pyspark is imported lazily: pre-flight must stay fast
     from pyspark.sql import Column as SparkColumn

@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+# scripts/sflux/core/paths.py: the editable install keeps the package in
+# the repo, so the repo root is three levels up.
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def home() -> Path:

@@ -26,8 +26,8 @@ Variants (the letters are the benchmark's):
   It neither pseudonymizes nor masks and writes nothing but the result: the
   minimum work the quality rules and the aggregation need.
 
-Run as a module (``python -m sflux.bench_jobs VARIANT --result FILE``), each
-variant starts its own JVM with the session of sflux.spark (profiles.yml),
+Run as a module (``python -m sflux.bench.jobs VARIANT --result FILE``), each
+variant starts its own JVM with the session of sflux.core.spark (profiles.yml),
 so all variants and dbt run with the same Spark settings and no warm cache.
 """
 
@@ -42,7 +42,8 @@ from typing import Any
 
 import yaml
 
-from sflux import contract, paths
+from sflux.ingest import contract
+from sflux.core import paths
 
 KEY_ENV = "DBT_ENV_SECRET_PSEUDONYM_KEY"
 # Consent lives on the member profile; every variant filters on it like dbt.
@@ -296,7 +297,7 @@ def run_variant(spark, variant: str, workdir: str) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m sflux.bench_jobs",
+        prog="python -m sflux.bench.jobs",
         description="Run one benchmark variant in this process's own Spark session "
                     "and write its matrix and timings as JSON (used by scripts/benchmark.py).")
     parser.add_argument("variant", choices=VARIANTS)
@@ -305,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="directory for intermediate files (default: <data dir>/bench_work)")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    from sflux.spark import get_spark
+    from sflux.core.spark import get_spark
 
     spark = get_spark()
     session_ready = time.perf_counter()

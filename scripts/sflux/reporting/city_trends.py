@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sflux.errors import UserError
+from sflux.core.errors import UserError
 
 SUPPRESSED = "suppressed"
 NO_DATA = "-"
