@@ -44,8 +44,9 @@ import yaml
 
 from sflux.ingest import contract
 from sflux.core import paths
+from sflux.privacy import keys
+from sflux.privacy.keys import KEY_ENV, pseudonym
 
-KEY_ENV = "DBT_ENV_SECRET_PSEUDONYM_KEY"
 # Consent lives on the member profile; every variant filters on it like dbt.
 USERS_TABLE = f"{contract.RAW_SCHEMA}.users"
 # The members who consent to analytics now: the latest analytics event of
@@ -63,9 +64,6 @@ left join (
 ) as latest on profiles.user_id = latest.user_id
 where coalesce(latest.is_granted, profiles.consent_analytics)
 """
-# The key is read by the JVM from its own environment, as the dbt macro
-# pseudonym_key() does: it never appears in a plan, a log line or SQL text.
-KEY_SQL = f"reflect('java.lang.System', 'getenv', '{KEY_ENV}')"
 VARIANTS = ("dataframe", "python_udf", "sql")
 
 
@@ -99,22 +97,22 @@ def _mask_name_native(column: str):
 def _hmac_native(column: str):
     from pyspark.sql import functions as F
 
-    return F.expr(f"lower(hex(hmac({KEY_SQL}, cast({column} as string))))")
+    # The key is read by the JVM from its own environment (sflux.privacy.keys):
+    # it never appears in a plan, a log line or SQL text.
+    return F.expr(keys.pseudonym_sql(column))
 
 
 # --- (c) THE ANTI-PATTERN BEING MEASURED: row-at-a-time Python UDFs ---------
 # Every row is serialized to a Python worker and back. Kept here, and only
 # here, so the benchmark can show their cost next to the native functions.
 def _python_hmac(value):
-    import hashlib
-    import hmac
     import os
 
     if value is None:
         return None
     # Read in the Python worker from its inherited environment: the key is
     # not captured in the pickled closure.
-    return hmac.new(os.environ[KEY_ENV].encode(), value.encode(), hashlib.sha256).hexdigest()
+    return pseudonym(value, os.environ[KEY_ENV])
 
 
 def _python_mask(value):
@@ -132,8 +130,10 @@ def _anti_pattern_python_udfs():
     from pyspark.sql import functions as F
     from pyspark.sql.types import StringType
 
-    # Ship the functions by value: a Python worker need not import sflux.
+    # Ship the functions by value (with the keyed-hash rule they call): a
+    # Python worker need not import sflux.
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    cloudpickle.register_pickle_by_value(keys)
     bench_only_py_udf = F.udf  # ANTI-PATTERN (benchmark variant c only)
     # useArrow=False: the plain pickled row-at-a-time UDF of seed 001.
     return (bench_only_py_udf(_python_hmac, StringType(), useArrow=False),

@@ -25,8 +25,9 @@ from typing import Callable
 
 from sflux.core import paths
 from sflux.core.errors import UserError
+from sflux.privacy import keys
 
-KEY_ENV = "DBT_ENV_SECRET_PSEUDONYM_KEY"
+KEY_ENV = keys.KEY_ENV
 HOST = "127.0.0.1"
 RUN_SUBDIR = "spark-cluster"  # under the data dir: state file, logs, worker dirs
 STATE_FILE = "state.json"
@@ -232,7 +233,7 @@ def thrift_query(port: int, sql: str, timeout: float = 30.0, host: str = HOST) -
 # The probe runs tasks on the executors (2 partitions), and checks there
 # that the key is in their environment, without the key leaving Spark.
 PROBE_SQL = (
-    "select id, reflect('java.lang.System', 'getenv', '" + KEY_ENV + "') is not null "
+    f"select id, {keys.key_sql()} is not null "
     "from range(0, 2, 1, 2)"
 )
 

@@ -28,13 +28,12 @@ from typing import Any, Callable
 
 from pyspark.sql import SparkSession
 
-from sflux.privacy import audit
+from sflux.privacy import audit, keys
 from sflux.gdpr.subject_rights import subject_data
 from sflux.core.errors import UserError
 from sflux.gdpr.subject_data import SubjectRelation
 
 USER_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}")
-KEY_ENV = "DBT_ENV_SECRET_PSEUDONYM_KEY"
 REGISTER = "raw.erasure_register"
 LANDING_SUFFIXES = (".csv", ".jsonl")
 # Records of the erasure itself: they keep the pseudonym on purpose (proof
@@ -76,17 +75,12 @@ def validate_user_id(user_id: str) -> str:
 
 
 def require_key() -> None:
-    if len(os.environ.get(KEY_ENV, "")) < 32:
-        raise UserError(f"{KEY_ENV} is not set (or too short): it is needed to find the subject's "
-                        "pseudonymized rows; `make key` creates one in .secrets/pseudonym.key")
+    keys.require_key("find the subject's pseudonymized rows")
 
 
 def pseudonym_of(spark: SparkSession, user_id: str) -> str:
     """HMAC pseudonym computed inside Spark, exactly as macros/privacy/pseudonymize.sql."""
-    return spark.sql(
-        "select lower(hex(hmac(reflect('java.lang.System', 'getenv', :key_env), :uid)))",
-        args={"key_env": KEY_ENV, "uid": user_id},
-    ).collect()[0][0]
+    return spark.sql(f"select {keys.pseudonym_sql(':uid')}", args={"uid": user_id}).collect()[0][0]
 
 
 @dataclass

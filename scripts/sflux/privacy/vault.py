@@ -9,20 +9,18 @@ the value itself is returned to the caller only, never logged.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
-from sflux.privacy import audit
+from sflux.privacy import audit, keys
 from sflux.core.errors import UserError
 from sflux.privacy.policies import tokenized_columns
 from sflux.core.spark import table_exists
 
 VAULT_TABLE = "raw.token_vault"
 TOKEN_PATTERN = re.compile(r"tok_[0-9a-f]{32}")
-KEY_ENV = "DBT_ENV_SECRET_PSEUDONYM_KEY"
 
 
 @dataclass(frozen=True)
@@ -41,9 +39,9 @@ def _subject_pseudonym(spark: SparkSession, domain: str, value: str) -> str | No
         if not table_exists(spark, policy.table):
             continue
         rows = spark.sql(
-            "select distinct lower(hex(hmac(reflect('java.lang.System', 'getenv', :key_env),"
-            f" cast(user_id as string)))) from {policy.table} where `{policy.column}` = :value",
-            args={"key_env": KEY_ENV, "value": value},
+            f"select distinct {keys.pseudonym_sql('user_id')}"
+            f" from {policy.table} where `{policy.column}` = :value",
+            args={"value": value},
         ).collect()
         if rows:
             return rows[0][0]
@@ -55,8 +53,8 @@ def detokenize(spark: SparkSession, token: str, reason: str) -> Detokenized:
     when the token is malformed or unknown."""
     if not reason.strip():
         raise UserError("a reason is required for every detokenization (--reason)")
-    if len(os.environ.get(KEY_ENV, "")) == 0:
-        raise UserError(f"{KEY_ENV} is not set: it is needed to record the subject's pseudonym")
+    if not keys.key_in_env():
+        raise UserError(f"{keys.KEY_ENV} is not set: it is needed to record the subject's pseudonym")
     if not TOKEN_PATTERN.fullmatch(token):
         audit.record(spark, "detokenize", status="rejected_malformed_token",
                      details={"reason": reason})
