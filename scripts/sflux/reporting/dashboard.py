@@ -25,7 +25,7 @@ from sflux.reporting.figures import (
     DashboardData,
     PLOTLY_CONFIG,
     state_text,
-    y_range,
+    shared_y_range,
     cities_of,
     heatmap_figure,
     matrix_cells,
@@ -94,7 +94,7 @@ def render_dashboard(data: DashboardData) -> str:
 
     cities = cities_of(data)
     trend = trend_rows(data)
-    y_range = y_range(data)
+    y_range = shared_y_range(data)
     figures = {city: _figure_dict(trend_figure(data, city, trend[city], y_range)) for city in cities}
     heatmap_html = pio.to_html(
         heatmap_figure(data), include_plotlyjs=True, full_html=False, div_id="matrix-heatmap",

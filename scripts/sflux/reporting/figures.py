@@ -206,7 +206,7 @@ def trend_figure(data: DashboardData, city: str, rows: Sequence[dict[str, Any]],
     return fig
 
 
-def y_range(data: DashboardData) -> tuple[float, float]:
+def shared_y_range(data: DashboardData) -> tuple[float, float]:
     values = [r["avg_heart_rate"] for r in data.daily if not r["is_suppressed"] and r["avg_heart_rate"] is not None]
     if not values:
         return (40.0, 120.0)
