@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.quiet:
             print(f"{PROG}: {message}", flush=True)
 
-    from sflux.ingest import loader  # no pyspark import: pre-flight stays fast
+    from sflux.ingest import loader, results  # no pyspark import: pre-flight stays fast
 
     try:
         plan = loader.preflight(args.input)
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         print(f"{PROG}: error: unexpected failure: {_short(exc)}", file=sys.stderr)
         return 1
-    for line in loader.format_report(result):
+    for line in results.format_report(result):
         say(line)
     return 0
 

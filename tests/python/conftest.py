@@ -22,8 +22,6 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = REPO_ROOT / "scripts"
-if str(SCRIPTS) not in sys.path:
-    sys.path.insert(0, str(SCRIPTS))
 
 TEST_ROOT = Path(tempfile.mkdtemp(prefix="santeflux-pytest-"))
 # A fresh random key per run: the key-leak scan looks for exactly this value.

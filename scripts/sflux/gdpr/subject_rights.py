@@ -29,7 +29,7 @@ from typing import Any, Callable
 from pyspark.sql import SparkSession
 
 from sflux.privacy import audit, keys
-from sflux.gdpr.subject_rights import subject_data
+from sflux.gdpr import subject_data
 from sflux.core.errors import UserError
 from sflux.gdpr.subject_data import SubjectRelation
 

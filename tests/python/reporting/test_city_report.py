@@ -16,10 +16,12 @@ from pathlib import Path
 
 import pytest
 
-import city_report
+from script_loader import load_script
 from dbt_helpers import REPO_ROOT
 from sflux.reporting import city_trends as report
 from sflux.core.errors import UserError
+
+city_report = load_script("city_report")
 
 DAILY = "analytics.fct_city_daily_heart_rate"
 CELLS = "analytics.fct_city_heart_rate"

@@ -162,7 +162,7 @@ def test_detokenize_rejects_hostile_and_unknown_tokens_and_audits_them(spark, bu
 
 def test_audit_log_is_only_ever_appended_to():
     """Nothing in the project may update or delete audit rows."""
-    repo = Path(__file__).resolve().parents[2]
+    repo = Path(__file__).resolve().parents[3]
     offenders = []
     for path in [*repo.glob("scripts/**/*.py"), *repo.glob("macros/**/*.sql"),
                  *repo.glob("models/**/*.sql")]:
@@ -270,8 +270,7 @@ def test_key_rotation_is_audited_and_refused_over_the_erasure_register(spark, te
 
     def run(key: str, *extra: str, python: str | None = None) -> subprocess.CompletedProcess:
         cmd = [sys.executable, "-c", python] if python else [*dbt, *extra]
-        return subprocess.run(cmd, env={**env, "DBT_ENV_SECRET_PSEUDONYM_KEY": key,
-                                        "PYTHONPATH": str(REPO_ROOT / "scripts")},
+        return subprocess.run(cmd, env={**env, "DBT_ENV_SECRET_PSEUDONYM_KEY": key},
                               cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=600)
 
     def audit_rows() -> list[tuple]:

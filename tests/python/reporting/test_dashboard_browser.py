@@ -27,10 +27,12 @@ from pathlib import Path
 
 import pytest
 
-import build_report
+from script_loader import load_script
 from dbt_helpers import REPO_ROOT
 from sflux.reporting.dashboard import git_commit
 from test_city_report import cities_most_telling_first, daily_rows, marts  # noqa: F401 (marts is a fixture)
+
+build_report = load_script("build_report")
 
 CHROME_FLAGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from script_loader import load_script
+
 SCHEMA = "pii_probe"
 ROWS = 24
 
@@ -182,7 +184,7 @@ def test_protected_values_and_harmless_columns_are_not_flagged(report):
 
 
 def test_undeclared_pii_fails_naming_the_column_and_proposes_meta(spark, probe, tmp_path, capsys):
-    from detect_pii import main
+    main = load_script("detect_pii").main
 
     manifest = _manifest(tmp_path / "manifest.json", {})
     out_json = tmp_path / "findings.json"
@@ -200,7 +202,7 @@ def test_undeclared_pii_fails_naming_the_column_and_proposes_meta(spark, probe, 
 
 
 def test_declaring_every_finding_passes_and_one_missing_fails(spark, probe, report, tmp_path, capsys):
-    from detect_pii import main
+    main = load_script("detect_pii").main
     from sflux.privacy.pii_detect import PROPOSED_TREATMENTS
 
     declared = {f.column: PROPOSED_TREATMENTS.get(f.pii_type, "keep") for f in report.findings}
@@ -216,7 +218,7 @@ def test_declaring_every_finding_passes_and_one_missing_fails(spark, probe, repo
 
 
 def test_user_errors_are_one_line_with_exit_2(spark, probe, tmp_path, capsys):
-    from detect_pii import main
+    main = load_script("detect_pii").main
 
     manifest = _manifest(tmp_path / "manifest.json", {})
     assert main(["--schema", "no_such_schema", "--manifest", str(manifest)], spark=spark) == 2

@@ -22,17 +22,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sflux.generate import config as gen
+from sflux.generate import config as gen_config
+from sflux.generate import population as gen_population
+from sflux.generate import readings as gen_readings
+from sflux.generate import run as gen_run
 from sflux.ingest.contract import CONSENT_EVENTS, EVENTS, SUBSCRIPTIONS, USERS, VITALS, subscription_tiers
 from sflux.core.errors import UserError
 
 TS_FORMAT = "%Y-%m-%d %H:%M:%S"  # the contract's yyyy-MM-dd HH:mm:ss
 STAMP = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "generate_data.py"
+SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "generate_data.py"
 
 
-def small_config(out: Path, **overrides: object) -> gen.GeneratorConfig:
-    base = gen.GeneratorConfig(
+def small_config(out: Path, **overrides: object) -> gen_config.GeneratorConfig:
+    base = gen_config.GeneratorConfig(
         out=out,
         users=24,
         days=2,
@@ -53,7 +56,7 @@ def small_config(out: Path, **overrides: object) -> gen.GeneratorConfig:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("landing")
-    result = gen.generate(small_config(out), progress=False)
+    result = gen_run.generate(small_config(out), progress=False)
     return out, result.manifest
 
 
@@ -89,13 +92,13 @@ def heart_rate_bounds(manifest: dict) -> tuple[int, int]:
 
 def test_same_seed_gives_identical_bytes(run, tmp_path):
     out, _ = run
-    gen.generate(small_config(tmp_path / "again"), progress=False)
+    gen_run.generate(small_config(tmp_path / "again"), progress=False)
     assert file_bytes(tmp_path / "again") == file_bytes(out)
 
 
 def test_other_seed_gives_other_data(run, tmp_path):
     out, _ = run
-    gen.generate(small_config(tmp_path / "other", seed=8), progress=False)
+    gen_run.generate(small_config(tmp_path / "other", seed=8), progress=False)
     assert (tmp_path / "other" / "vitals.csv").read_bytes() != (out / "vitals.csv").read_bytes()
     assert (tmp_path / "other" / "subscriptions.csv").read_bytes() != (
         out / "subscriptions.csv"
@@ -173,9 +176,9 @@ def test_people_are_constant_per_user(run):
 
 
 def test_user_ids_widen_past_six_digits():
-    assert gen.user_id_list(3) == ["user_000001", "user_000002", "user_000003"]
-    assert gen.user_id_width(999_999) == 6
-    assert gen.user_id_width(1_000_000) == 7
+    assert gen_population.user_id_list(3) == ["user_000001", "user_000002", "user_000003"]
+    assert gen_population.user_id_width(999_999) == 6
+    assert gen_population.user_id_width(1_000_000) == 7
 
 
 def test_timestamps_parse_and_stay_within_the_days(run):
@@ -238,7 +241,7 @@ def test_duplicates_sit_near_their_original(run):
     seen: dict[tuple[str, ...], int] = {}
     for position, row in enumerate(map(tuple, rows)):
         if row in seen:
-            assert 1 <= position - seen[row] <= gen.DUPLICATE_MAX_SHIFT + 2
+            assert 1 <= position - seen[row] <= gen_config.DUPLICATE_MAX_SHIFT + 2
         seen.setdefault(row, position)
 
 
@@ -277,10 +280,10 @@ def test_frozen_episodes_hold_a_value_for_ten_or_more_readings(run):
         for (_, value), group in groupby(distinct(rows), key=lambda r: (r[0], r[5]))
         if value
     ]
-    long_runs = [n for n in runs if n >= gen.FROZEN_READINGS[0]]
+    long_runs = [n for n in runs if n >= gen_config.FROZEN_READINGS[0]]
     assert len(long_runs) == manifest["faults"]["frozen_episodes"]
     assert sum(long_runs) >= manifest["faults"]["frozen_readings"]
-    assert all(n <= gen.FROZEN_READINGS[1] + 2 for n in long_runs)
+    assert all(n <= gen_config.FROZEN_READINGS[1] + 2 for n in long_runs)
 
 
 def test_subscription_faults_match_manifest(run):
@@ -310,7 +313,7 @@ def test_subscription_faults_match_manifest(run):
 
 def test_some_upgrades_fall_inside_the_generated_days(tmp_path):
     config = small_config(tmp_path, users=200, upgrade_rate=0.5)
-    manifest = gen.generate(config, progress=False).manifest
+    manifest = gen_run.generate(config, progress=False).manifest
     _, rows = read_rows(tmp_path / "subscriptions.csv")
     window = {"2026-11-01", "2026-11-02"}
     assert any(row[2] in window for row in rows)
@@ -318,18 +321,18 @@ def test_some_upgrades_fall_inside_the_generated_days(tmp_path):
 
 
 def test_zero_rates_inject_nothing(tmp_path):
-    rates = {name: 0.0 for name in gen.RATE_FIELDS}
+    rates = {name: 0.0 for name in gen_config.RATE_FIELDS}
     config = small_config(tmp_path, users=5, days=1, **rates)
-    manifest = gen.generate(config, progress=False).manifest
+    manifest = gen_run.generate(config, progress=False).manifest
     faults = manifest["faults"]
     assert all(faults[k] == 0 for k in faults), faults
     _, rows = read_rows(tmp_path / "vitals.csv")
     assert not frozen_windows(rows, manifest)
 
 
-def hand_made(values: list[int | None], frozen: list[bool], cells: list[int]) -> gen.Readings:
+def hand_made(values: list[int | None], frozen: list[bool], cells: list[int]) -> gen_readings.Readings:
     n = len(values)
-    return gen.Readings(
+    return gen_readings.Readings(
         grid_rows=1,
         cell=np.array(cells, dtype=np.int64),
         user=np.zeros(n, dtype=np.int32),
@@ -345,27 +348,27 @@ def hand_made(values: list[int | None], frozen: list[bool], cells: list[int]) ->
 def test_only_injected_episodes_stay_constant():
     """Natural readings that happen to be equal within a check window would
     look frozen downstream; they are nudged, injected episodes are not."""
-    rules = gen.load_rules()
+    rules = gen_config.load_rules()
     values = [70, 70, 70, 80, 80, 80, 90, 90, 90, 90, 60, None, 60]
     frozen = [False] * 3 + [True] * 3 + [True, True, False, False] + [False] * 3
     cells = [0, 1, 2, 10, 11, 12, 20, 21, 22, 23, 30, 31, 32]
     readings = hand_made(values, frozen, cells)
-    assert gen.break_natural_plateaus(readings, rules) == 3
+    assert gen_readings.break_natural_plateaus(readings, rules) == 3
     hr = readings.heart_rate.tolist()
     assert len(set(hr[0:3])) == 2  # natural plateau broken
     assert hr[3:6] == [80, 80, 80]  # the episode kept
     assert len(set(hr[6:10])) == 2 and hr[6:8] == [90, 90]  # natural neighbour nudged
     assert hr[10] != hr[12]  # a null in between does not hide a plateau
-    assert gen.count_frozen_windows(readings, rules) == 1
+    assert gen_readings.count_frozen_windows(readings, rules) == 1
 
 
 def test_failed_run_leaves_no_partial_files(tmp_path, monkeypatch):
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(gen, "readings_table", broken)
+    monkeypatch.setattr(gen_run, "readings_table", broken)
     with pytest.raises(RuntimeError):
-        gen.generate(small_config(tmp_path, users=3, days=1), progress=False)
+        gen_run.generate(small_config(tmp_path, users=3, days=1), progress=False)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -374,7 +377,7 @@ def test_failed_run_leaves_no_partial_files(tmp_path, monkeypatch):
 
 def test_split_day_writes_one_file_per_day_with_the_same_rows(run, tmp_path):
     out, manifest = run
-    gen.generate(small_config(tmp_path, split="day"), progress=False)
+    gen_run.generate(small_config(tmp_path, split="day"), progress=False)
     names = sorted(p.name for p in VITALS.files(tmp_path))
     assert names == ["vitals_2026-11-01.csv", "vitals_2026-11-02.csv"]
     split_rows: list[list[str]] = []
@@ -385,17 +388,17 @@ def test_split_day_writes_one_file_per_day_with_the_same_rows(run, tmp_path):
         split_rows += rows
     _, whole = read_rows(out / "vitals.csv")
     assert sorted(split_rows) == sorted(whole)
-    split_manifest = json.loads((tmp_path / gen.MANIFEST_NAME).read_text(encoding="utf-8"))
+    split_manifest = json.loads((tmp_path / gen_config.MANIFEST_NAME).read_text(encoding="utf-8"))
     assert split_manifest["faults"] == manifest["faults"]
 
 
 def test_rerun_replaces_its_own_stale_files_only(tmp_path):
-    gen.generate(small_config(tmp_path, users=3, days=2, split="day"), progress=False)
-    gen.generate(small_config(tmp_path, users=3, days=2), progress=False)
+    gen_run.generate(small_config(tmp_path, users=3, days=2, split="day"), progress=False)
+    gen_run.generate(small_config(tmp_path, users=3, days=2), progress=False)
     assert [p.name for p in VITALS.files(tmp_path)] == ["vitals.csv"]
     (tmp_path / "vitals_extra.csv").write_text("not ours\n", encoding="utf-8")
     with pytest.raises(UserError, match="vitals_extra.csv"):
-        gen.generate(small_config(tmp_path, users=3, days=2, split="day"), progress=False)
+        gen_run.generate(small_config(tmp_path, users=3, days=2, split="day"), progress=False)
     assert (tmp_path / "vitals_extra.csv").exists()
 
 
@@ -405,12 +408,12 @@ def test_rerun_replaces_its_own_stale_files_only(tmp_path):
 @pytest.mark.parametrize(
     "overrides",
     [{"users": 0}, {"days": 0}, {"seed": -1}, {"null_rate": 1.5}, {"cities": 0},
-     {"cities": len(gen.CITIES) + 1}, {"split": "hour"}, {"consent_change_rate": 1.5},
+     {"cities": len(gen_config.CITIES) + 1}, {"split": "hour"}, {"consent_change_rate": 1.5},
      {"bad_consent_rate": -0.1}],
 )
 def test_bad_config_is_a_user_error(tmp_path, overrides):
     with pytest.raises(UserError):
-        gen.generate(small_config(tmp_path, **overrides), progress=False)
+        gen_run.generate(small_config(tmp_path, **overrides), progress=False)
 
 
 @pytest.mark.parametrize(
@@ -436,7 +439,7 @@ def test_cli_writes_files_and_a_summary(tmp_path):
         capture_output=True, text=True, check=True,
     )
     assert "rows/s" in proc.stdout
-    manifest = json.loads((tmp_path / gen.MANIFEST_NAME).read_text(encoding="utf-8"))
+    manifest = json.loads((tmp_path / gen_config.MANIFEST_NAME).read_text(encoding="utf-8"))
     assert set(manifest["files"]) == {"subscriptions.csv", "vitals_2026-11-01.csv", "users.csv",
                                       "events_2026-11-01.jsonl", "consent_events.csv"}
     assert len(manifest["cities"]) == 2
@@ -471,7 +474,7 @@ def test_users_header_and_same_people_as_vitals(run):
     assert (out / "users.csv").read_bytes().split(b"\n", 1)[0].decode() == ",".join(USERS.header)
     _, vitals = read_rows(out / "vitals.csv")
     people = {row[0]: (row[1], row[2]) for row in vitals}
-    assert set(by_id) == set(people) == set(gen.user_id_list(24))
+    assert set(by_id) == set(people) == set(gen_population.user_id_list(24))
     for user_id, versions in by_id.items():
         for u in versions:
             assert (u["full_name"], u["city"]) == people[user_id]
@@ -481,11 +484,11 @@ def test_users_header_and_same_people_as_vitals(run):
 def test_user_attributes_are_consistent(run):
     out, manifest = run
     cfg = small_config(out)
-    pop, pool = gen.build_population(cfg)
+    pop, pool = gen_population.build_population(cfg)
     country_of_city = {c.name: c.locale.split("_")[1] for c in pool}
     _, by_id = users_by_id(out)
     start = datetime(2026, 11, 1)
-    for i, user_id in enumerate(gen.user_id_list(24)):
+    for i, user_id in enumerate(gen_population.user_id_list(24)):
         u = by_id[user_id][0]
         assert u["country"] == country_of_city[u["city"]]
         assert u["gender"] in ("non_binary", "female" if pop.names.female[i] else "male")
@@ -592,9 +595,9 @@ def _valid_national_id(country: str, value: str) -> bool:
 
 
 def test_national_ids_have_the_country_format_and_check_digit(tmp_path):
-    config = small_config(tmp_path, users=600, days=1, cities=len(gen.CITIES), bad_user_rate=0.0,
+    config = small_config(tmp_path, users=600, days=1, cities=len(gen_config.CITIES), bad_user_rate=0.0,
                           duplicate_user_rate=0.0, events_per_user_day=0.0)
-    gen.generate(config, progress=False)
+    gen_run.generate(config, progress=False)
     _, by_id = users_by_id(tmp_path)
     seen: dict[str, int] = defaultdict(int)
     for versions in by_id.values():
@@ -621,7 +624,7 @@ def test_national_ids_have_the_country_format_and_check_digit(tmp_path):
 
 
 def test_consent_share_flag(tmp_path):
-    gen.generate(small_config(tmp_path, users=200, days=1, consent_share=0.2, bad_user_rate=0.0),
+    gen_run.generate(small_config(tmp_path, users=200, days=1, consent_share=0.2, bad_user_rate=0.0),
                  progress=False)
     _, by_id = users_by_id(tmp_path)
     share = sum(v[0]["consent_analytics"] == "true" for v in by_id.values()) / len(by_id)
@@ -631,7 +634,7 @@ def test_consent_share_flag(tmp_path):
 def test_user_faults_match_manifest(tmp_path):
     config = small_config(tmp_path, users=400, days=1, bad_user_rate=0.2, duplicate_user_rate=0.05,
                           events_per_user_day=1.0)
-    manifest = gen.generate(config, progress=False).manifest
+    manifest = gen_run.generate(config, progress=False).manifest
     _, rows = read_rows(tmp_path / "users.csv")
     ids = [r[0] for r in rows]
     assert len(ids) - len(set(ids)) == manifest["faults"]["duplicate_user_rows"] > 0
@@ -667,7 +670,7 @@ def events_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("events")
     config = small_config(out, users=150, days=2, bad_event_rate=0.03, duplicate_event_rate=0.02,
                           events_per_user_day=20.0)
-    return out, gen.generate(config, progress=False).manifest
+    return out, gen_run.generate(config, progress=False).manifest
 
 
 def test_events_are_json_lines_of_known_users(events_run):
@@ -753,16 +756,16 @@ def test_signups_and_last_login_match_users(events_run):
 
 
 def test_events_per_user_day_flag_scales_volume(tmp_path):
-    small = gen.generate(small_config(tmp_path / "a", users=100, days=1, events_per_user_day=5.0),
+    small = gen_run.generate(small_config(tmp_path / "a", users=100, days=1, events_per_user_day=5.0),
                          progress=False).manifest
-    large = gen.generate(small_config(tmp_path / "b", users=100, days=1, events_per_user_day=40.0),
+    large = gen_run.generate(small_config(tmp_path / "b", users=100, days=1, events_per_user_day=40.0),
                          progress=False).manifest
     assert 5 < large["counts"]["distinct_events"] / small["counts"]["distinct_events"] < 12
 
 
 def test_split_day_writes_one_event_file_per_day(run, tmp_path):
     out, manifest = run
-    gen.generate(small_config(tmp_path, split="day"), progress=False)
+    gen_run.generate(small_config(tmp_path, split="day"), progress=False)
     names = sorted(p.name for p in EVENTS.files(tmp_path))
     assert names == ["events_2026-11-01.jsonl", "events_2026-11-02.jsonl"]
     split_lines = []
@@ -802,7 +805,7 @@ def consent_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("consent")
     config = small_config(out, users=300, days=3, consent_change_rate=0.3, bad_consent_rate=0.15,
                           bad_user_rate=0.0, duplicate_user_rate=0.0, events_per_user_day=1.0)
-    return out, gen.generate(config, progress=False).manifest
+    return out, gen_run.generate(config, progress=False).manifest
 
 
 def test_consent_events_are_dated_changes_of_known_users(consent_run):
@@ -871,12 +874,12 @@ def _repeats(rows: list[list[str]]) -> dict[tuple[str, ...], int]:
 
 
 def test_consent_events_leave_the_other_files_unchanged(tmp_path):
-    gen.generate(small_config(tmp_path / "none", consent_change_rate=0.0, bad_consent_rate=0.0),
+    gen_run.generate(small_config(tmp_path / "none", consent_change_rate=0.0, bad_consent_rate=0.0),
                  progress=False)
-    gen.generate(small_config(tmp_path / "many", consent_change_rate=0.9, bad_consent_rate=0.5),
+    gen_run.generate(small_config(tmp_path / "many", consent_change_rate=0.9, bad_consent_rate=0.5),
                  progress=False)
     none, many = file_bytes(tmp_path / "none"), file_bytes(tmp_path / "many")
     assert none.pop("consent_events.csv") == b"user_id,consent_type,action,event_ts\n"
     assert many.pop("consent_events.csv").count(b"\n") > 10
-    none.pop(gen.MANIFEST_NAME), many.pop(gen.MANIFEST_NAME)
+    none.pop(gen_config.MANIFEST_NAME), many.pop(gen_config.MANIFEST_NAME)
     assert none == many and "users.csv" in none

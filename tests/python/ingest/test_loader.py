@@ -15,10 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from sflux.ingest import contract
-from sflux.ingest import loader
+from sflux.core.errors import UserError
+from sflux.ingest import contract, layout, loader, parsing, results
+from sflux.privacy import keys
+from script_loader import load_script
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 CLI = REPO_ROOT / "scripts" / "load_raw.py"
 
 SUBS_HEADER = "user_id,subscription_type,start_date"
@@ -81,7 +83,7 @@ def leftovers(spark) -> list[str]:
     """Anything a load leaves behind besides the raw tables."""
     extra = sorted(set(raw_tables(spark)) - {t.split(".")[1] for t in TABLES})
     if loader.Staging(spark).exists():
-        extra.append(loader.STAGING_DIR)
+        extra.append(layout.STAGING_DIR)
     return extra
 
 
@@ -239,7 +241,7 @@ def test_malformed_rows_are_quarantined_with_file_line_and_reason(spark, tmp_pat
         ("vitals", "vitals_empty.csv"): (0, 0, 0),
     }
     assert all(f.balanced for d_ in result.datasets for f in d_.files)
-    report = "\n".join(loader.format_report(result))
+    report = "\n".join(results.format_report(result))
     assert "vitals_b.csv" in report and f"read {result.read} = loaded {result.loaded} + quarantined {result.quarantined}" in report
 
 
@@ -438,7 +440,7 @@ def test_a_reconciliation_failure_publishes_nothing(spark, tmp_path, monkeypatch
     assert leftovers(spark) == []
 
     # Through the CLI (in-process: it reuses this session): exit 1, one line.
-    import load_raw
+    load_raw = load_script("load_raw")
 
     capsys.readouterr()
     assert load_raw.main(["--input", str(second), "--quiet"]) == 1
@@ -518,7 +520,7 @@ def test_preflight_accepts_bom_and_crlf_and_lists_files(tmp_path):
     assert plan.names("vitals") == ["vitals.csv", "vitals_2024-01-02.csv"]
     assert plan.names("subscriptions") == ["subscriptions.csv"]
     write(d / "vitals_3.csv", [VITALS_HEADER.upper()])
-    with pytest.raises(loader.UserError, match="vitals_3.csv: header does not match"):
+    with pytest.raises(UserError, match="vitals_3.csv: header does not match"):
         loader.preflight(d)
 
 
@@ -551,8 +553,8 @@ def test_timestamp_and_date_checks_agree_with_try_to_timestamp(spark):
         "9999-12-31 23:59:59", "+12024-01-05 10:00:00", "2024-01-05 10:00", "2024-1-5 10:00:00",
         "2024-01-05", "2024-02-30", "2023-02-29", "2024-12-31", "2024-1-05", "20240105", "2024-01-05Z",
     ]
-    ts, _ = loader._typed_column(F.col("v"), contract.Column("v", "timestamp"), [])
-    date, _ = loader._typed_column(F.col("v"), contract.Column("v", "date"), [])
+    ts, _ = parsing._typed_column(F.col("v"), contract.Column("v", "timestamp"), [])
+    date, _ = parsing._typed_column(F.col("v"), contract.Column("v", "date"), [])
     got = spark.createDataFrame([(v,) for v in values], "v string").select(
         "v",
         ts.cast("string"),
@@ -562,8 +564,8 @@ def test_timestamp_and_date_checks_agree_with_try_to_timestamp(spark):
     )
     checked = 0
     for v, mine_ts, ref_ts, mine_d, ref_d in got.collect():
-        assert mine_ts == (ref_ts if re.fullmatch(loader.TIMESTAMP_RE.strip("^$"), v) else None), v
-        assert mine_d == (ref_d if re.fullmatch(loader.DATE_RE.strip("^$"), v) else None), v
+        assert mine_ts == (ref_ts if re.fullmatch(layout.TIMESTAMP_RE.strip("^$"), v) else None), v
+        assert mine_d == (ref_d if re.fullmatch(layout.DATE_RE.strip("^$"), v) else None), v
         checked += 1
     assert checked == len(values)
 
@@ -571,13 +573,13 @@ def test_timestamp_and_date_checks_agree_with_try_to_timestamp(spark):
 def test_a_target_with_another_schema_is_a_user_error(spark, tmp_path):
     d = landing(tmp_path / "in", {"vitals.csv": ["u1,A,B,d1,2024-01-01 10:00:00,70"]})
     spark.sql("CREATE TABLE raw.subscriptions (user_id string) USING parquet")
-    with pytest.raises(loader.UserError, match="raw.subscriptions exists with another schema"):
+    with pytest.raises(UserError, match="raw.subscriptions exists with another schema"):
         loader.load_raw(spark, d)
     assert leftovers(spark) == []
 
 
 def test_cli_reports_an_unexpected_error_in_one_line(spark, tmp_path, monkeypatch, capsys):
-    import load_raw
+    load_raw = load_script("load_raw")
 
     d = landing(tmp_path / "in", {"vitals.csv": ["u1,A,B,d1,2024-01-01 10:00:00,70"]})
 
@@ -603,7 +605,7 @@ def test_file_names_with_special_characters(spark, tmp_path):
     loader.load_raw(spark, d)  # idempotent by name
     assert spark.table("raw.vitals").count() == len(names)
     write(d / "vitals_10:00.csv", [VITALS_HEADER])
-    with pytest.raises(loader.UserError, match="vitals_10:00.csv: Spark cannot read a file name with ':'"):
+    with pytest.raises(UserError, match="vitals_10:00.csv: Spark cannot read a file name with ':'"):
         loader.preflight(d)
 
 
@@ -789,13 +791,14 @@ def test_generated_landing_reconciles_with_the_manifest_and_reloads_identically(
     import json
 
     from sflux.generate import config as gen
+    from sflux.generate import run
 
     out = tmp_path / "gen"
     config = gen.GeneratorConfig(out=out, users=120, days=2, seed=3, split="day", cities=5,
                                  bad_user_rate=0.1, duplicate_user_rate=0.05, bad_event_rate=0.02,
                                  duplicate_event_rate=0.02, events_per_user_day=10.0,
                                  consent_change_rate=0.4, bad_consent_rate=0.2, quiet=True)
-    manifest = gen.generate(config, progress=False).manifest
+    manifest = run.generate(config, progress=False).manifest
     first = loader.load_raw(spark, out)
     faults = manifest["faults"]
     assert first["users"].read == manifest["counts"]["user_rows"]
@@ -884,7 +887,7 @@ def test_consent_events_load_typed_and_bad_rows_are_quarantined(spark, tmp_path)
     counts = result["consent_events"]
     assert (counts.read, counts.loaded, counts.quarantined) == (len(bad) + 5, 4, len(bad) + 1)
     assert all(f.balanced for f in counts.files)
-    assert "consent_events_b.csv" in "\n".join(loader.format_report(result))
+    assert "consent_events_b.csv" in "\n".join(results.format_report(result))
 
 
 def test_consent_events_are_optional_and_reload_idempotently(spark, tmp_path):
@@ -988,7 +991,7 @@ def test_erased_subjects_are_skipped_counted_and_never_come_back(spark, tmp_path
         ("consent_events", "consent_events.csv"): (3, 1, 0, 2),
     }
     assert result.skipped_erased == 10 and result.erasure_register_applied
-    report = loader.format_report(result)
+    report = results.format_report(result)
     assert "erased subjects: 10 rows skipped" in "\n".join(report)
     assert "reconciled: read 15 = loaded 5 + quarantined 0 + erased 10" in report
     assert "erased subjects: 10 rows skipped" in logged
@@ -1007,15 +1010,15 @@ def test_erased_subjects_are_skipped_counted_and_never_come_back(spark, tmp_path
 
 def test_a_register_needs_the_key_and_fails_before_publishing(spark, tmp_path, pseudonym_key, monkeypatch):
     d = every_dataset(tmp_path / "in")
-    monkeypatch.setattr(loader, "PSEUDONYM_KEY_ENV", "SANTEFLUX_TEST_UNSET_KEY")
+    monkeypatch.setattr(keys, "KEY_ENV", "SANTEFLUX_TEST_UNSET_KEY")
     spark.sql("create table raw.erasure_register (subject_pseudonym_id string) using parquet")
     result = loader.load_raw(spark, d)  # an empty register needs no key
     assert not result.erasure_register_applied and result.skipped_erased == 0
-    assert not any("erased subjects" in line for line in loader.format_report(result))
+    assert not any("erased subjects" in line for line in results.format_report(result))
     before = snapshot(spark)
     spark.sql("drop table raw.erasure_register")
     create_register(spark, pseudonym(pseudonym_key, "u1"))
-    with pytest.raises(loader.UserError) as caught:
+    with pytest.raises(UserError) as caught:
         loader.load_raw(spark, d)
     message = str(caught.value)
     assert "\n" not in message

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,11 +16,9 @@ import pytest
 
 from reference_pipeline import pseudonym
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
-if str(SCRIPTS) not in sys.path:
-    sys.path.insert(0, str(SCRIPTS))
+from script_loader import load_script
 
-import gdpr as gdpr_cli  # noqa: E402  (scripts/gdpr.py)
+gdpr_cli = load_script("gdpr")  # scripts/gdpr.py
 
 pytestmark = pytest.mark.mutates_warehouse
 
