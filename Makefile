@@ -38,11 +38,15 @@ help:
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt constraints.txt
+$(STAMP): requirements.txt constraints.txt pyproject.toml
 	@command -v $(PYTHON_BOOT) >/dev/null || { echo "error: $(PYTHON_BOOT) not found: install Python 3.11+"; exit 1; }
 	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -c constraints.txt
+	@# The sflux package (scripts/sflux), editable: scripts and tests import
+	@# it with no path tricks. Its dependencies are the pinned ones above, and
+	@# the setuptools just installed builds it (no isolated build download).
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@# PySpark 4 logs every SQL error as a multi-kilobyte JSON stack trace on
 	@# top of raising it; dbt already reports the error, so mute those two
 	@# loggers in every process of this venv (dbt included).
