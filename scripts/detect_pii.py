@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
             "addresses, user/device ids, quasi-identifiers), classify each finding\n"
             "HIGH / MEDIUM / LOW, and check it against the `treatment` declared in\n"
             "the column's `meta` in the dbt manifest. Undeclared columns get a\n"
-            "proposed `meta` snippet. Rules: scripts/sflux/pii_detect.py."
+            "proposed `meta` snippet. Rules: scripts/sflux/privacy/pii_rules.py."
         ),
         epilog=(
             "exit codes: 0 every column with a finding is declared; 1 a column holds\n"

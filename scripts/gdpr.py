@@ -7,7 +7,7 @@
   purge-expired    [--as-of DATE]          retention: drop rows past their declared age
 
 Relations holding subject data are discovered from dbt metadata
-(`meta: subject_key` on sources and models, see scripts/sflux/subject_data.py).
+(`meta: subject_key` on sources and models, see scripts/sflux/gdpr/subject_data.py).
 Every call is audited in raw.privacy_audit_log. Needs the pseudonymization key
 in DBT_ENV_SECRET_PSEUDONYM_KEY (the Makefile passes .secrets/pseudonym.key).
 

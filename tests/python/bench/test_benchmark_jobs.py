@@ -1,4 +1,4 @@
-"""The benchmark's hand-written jobs (scripts/sflux/bench_jobs.py) compute the
+"""The benchmark's hand-written jobs (scripts/sflux/bench/jobs.py) compute the
 same City Stress Matrix as the dbt build and as the independent reference,
 on the small shared test data, so benchmark.py races equivalent work."""
 

@@ -1,4 +1,4 @@
-"""The raw loader (scripts/load_raw.py, scripts/sflux/loader.py).
+"""The raw loader (scripts/load_raw.py, scripts/sflux/ingest/).
 
 Tiny hand-written CSV files in tmp_path; one Spark session (conftest); every
 test starts from an empty raw schema.

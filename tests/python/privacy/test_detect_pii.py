@@ -1,4 +1,4 @@
-"""The PII scanner (scripts/detect_pii.py, scripts/sflux/pii_detect.py) on a
+"""The PII scanner (scripts/detect_pii.py, scripts/sflux/privacy/pii_detect.py) on a
 schema of planted tables: one column per PII type with multi-country values,
 negative controls that must stay silent, and fake dbt manifests declaring
 (or not) the columns' treatments."""

@@ -322,7 +322,7 @@ def test_every_build_is_audited_with_the_same_table_layout_as_the_scripts(spark,
     assert [(k["operation"], k["key_version"], k["status"]) for k in keys] == [("key_registration", 1, "success")]
     assert json.loads(keys[0]["relations_touched"]) == {"raw.pseudonym_key_registry": 1}
     assert keys[0]["subject_pseudonym_id"] is None and keys[0]["row_count"] == 1
-    # dbt (macros/audit) and scripts/sflux/audit.py both create the table;
+    # dbt (macros/audit) and scripts/sflux/privacy/audit.py both create the table;
     # whichever runs first, the other must insert into the same layout.
     declared = re.findall(r"^\s+(\w+) (\w+),?$", audit._DDL, flags=re.M)
     actual = [(f.name, f.dataType.simpleString()) for f in spark.table("raw.privacy_audit_log").schema]
