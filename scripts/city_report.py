@@ -17,8 +17,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from sflux.reporting import city_trends as report
 from sflux.core.errors import UserError
+from sflux.reporting import city_trends as report
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -14,9 +14,9 @@ from datetime import date
 from pathlib import Path
 from typing import NoReturn
 
+from sflux.core.errors import UserError
 from sflux.generate import config as gen
 from sflux.generate import run
-from sflux.core.errors import UserError
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -13,9 +13,9 @@ import os
 import sys
 from pathlib import Path
 
-from sflux.ingest import contract
 from sflux.core import paths
 from sflux.core.errors import UserError
+from sflux.ingest import contract
 
 PROG = "load_raw"
 

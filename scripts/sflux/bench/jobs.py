@@ -42,8 +42,8 @@ from typing import Any
 
 import yaml
 
-from sflux.ingest import contract
 from sflux.core import paths
+from sflux.ingest import contract
 from sflux.privacy import keys
 from sflux.privacy.keys import KEY_ENV, pseudonym
 

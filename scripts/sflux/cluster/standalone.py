@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from sflux.core import paths
-from sflux.core.errors import UserError
 from sflux.cluster.processes import (
     HOST,
     KEY_ENV,
@@ -40,6 +38,8 @@ from sflux.cluster.processes import (
     stop_processes,
     tagged_pids,
 )
+from sflux.core import paths
+from sflux.core.errors import UserError
 
 
 def spark_home() -> Path:

@@ -28,10 +28,10 @@ from typing import Any, Callable
 
 from pyspark.sql import SparkSession
 
-from sflux.privacy import audit, keys
-from sflux.gdpr import subject_data
 from sflux.core.errors import UserError
+from sflux.gdpr import subject_data
 from sflux.gdpr.subject_data import SubjectRelation
+from sflux.privacy import audit, keys
 
 USER_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}")
 REGISTER = "raw.erasure_register"

@@ -20,9 +20,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sflux.generate.national_ids import Births, NATIONAL_IDS, ascii_fold, ascii_rows, fill_pattern
 from sflux.generate.population import seeded_faker  # the shared, re-seeded Faker instances
 from sflux.ingest.contract import ACCOUNT_STATUSES, GENDERS, USERS
-from sflux.generate.national_ids import Births, NATIONAL_IDS, ascii_fold, ascii_rows, fill_pattern
 
 
 SECONDS_PER_DAY = 86_400

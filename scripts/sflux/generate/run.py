@@ -21,15 +21,6 @@ import pyarrow.csv as pacsv
 
 from sflux.generate import events as ev
 from sflux.generate import people
-from sflux.generate.consent import consent_changes, consent_text_rows
-from sflux.ingest.contract import (
-    CONSENT_EVENTS,
-    EVENTS,
-    SUBSCRIPTIONS,
-    USERS,
-    VITALS,
-    subscription_tiers,
-)
 from sflux.generate.config import (
     CHUNK_CELLS,
     CONSENT_EVENTS_NAME,
@@ -48,6 +39,7 @@ from sflux.generate.config import (
     USERS_NAME,
     load_rules,
 )
+from sflux.generate.consent import consent_changes, consent_text_rows
 from sflux.generate.population import Population, build_population
 from sflux.generate.readings import (
     Readings,
@@ -68,6 +60,14 @@ from sflux.generate.writing import (
     readings_table,
     vitals_file_names,
     write_subscriptions,
+)
+from sflux.ingest.contract import (
+    CONSENT_EVENTS,
+    EVENTS,
+    SUBSCRIPTIONS,
+    USERS,
+    VITALS,
+    subscription_tiers,
 )
 
 

@@ -17,11 +17,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from sflux.ingest.contract import (
-    DATASETS,
-    SUBSCRIPTIONS,
-    VITALS,
-)
 from sflux.core.errors import UserError
 from sflux.generate.config import (
     CONSENT_EVENTS_NAME,
@@ -35,6 +30,11 @@ from sflux.generate.config import (
 )
 from sflux.generate.population import Population
 from sflux.generate.readings import Readings
+from sflux.ingest.contract import (
+    DATASETS,
+    SUBSCRIPTIONS,
+    VITALS,
+)
 
 
 # --- writing ----------------------------------------------------------------

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sflux.ingest import contract
 from sflux.core.errors import UserError
-from sflux.privacy import keys
+from sflux.ingest import contract
 from sflux.ingest.layout import REGISTER_COLUMN
+from sflux.privacy import keys
 
 if TYPE_CHECKING:  # pyspark is imported lazily: pre-flight must stay fast
     from pyspark.sql import DataFrame, SparkSession

@@ -8,8 +8,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from sflux.ingest import contract
 from sflux.core.errors import UserError
+from sflux.ingest import contract
 from sflux.ingest.layout import HEADER_READ_LIMIT
 
 

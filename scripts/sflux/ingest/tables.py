@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from sflux.ingest import contract
 from sflux.core.errors import UserError
+from sflux.ingest import contract
 from sflux.ingest.layout import STAGING_DIR
 
 if TYPE_CHECKING:  # pyspark is imported lazily: pre-flight must stay fast

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 from pyspark.sql import SparkSession
 
-from sflux.privacy import audit, keys
 from sflux.core.errors import UserError
-from sflux.privacy.policies import tokenized_columns
 from sflux.core.spark import table_exists
+from sflux.privacy import audit, keys
+from sflux.privacy.policies import tokenized_columns
 
 VAULT_TABLE = "raw.token_vault"
 TOKEN_PATTERN = re.compile(r"tok_[0-9a-f]{32}")

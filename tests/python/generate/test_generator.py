@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sflux.core.errors import UserError
 from sflux.generate import config as gen_config
 from sflux.generate import population as gen_population
 from sflux.generate import readings as gen_readings
 from sflux.generate import run as gen_run
 from sflux.ingest.contract import CONSENT_EVENTS, EVENTS, SUBSCRIPTIONS, USERS, VITALS, subscription_tiers
-from sflux.core.errors import UserError
 
 TS_FORMAT = "%Y-%m-%d %H:%M:%S"  # the contract's yyyy-MM-dd HH:mm:ss
 STAMP = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")

@@ -18,8 +18,8 @@ import pytest
 
 from script_loader import load_script
 from dbt_helpers import REPO_ROOT
-from sflux.reporting import city_trends as report
 from sflux.core.errors import UserError
+from sflux.reporting import city_trends as report
 
 city_report = load_script("city_report")
 
