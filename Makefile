@@ -117,10 +117,10 @@ pytest:
 
 # The distributed path alone: a local standalone cluster + Thrift server on
 # free ports, dbt build on the `thrift` target, result compared with the
-# embedded build (tests/python/test_thrift.py). `make test` runs it too, inside
+# embedded build (tests/python/cluster/test_thrift.py). `make test` runs it too, inside
 # `pytest`; SANTEFLUX_SKIP_THRIFT=1 skips it.
 test-thrift: check-java
-	$(PY) -m pytest -rs tests/python/test_thrift.py
+	$(PY) -m pytest -rs tests/python/cluster/test_thrift.py
 
 # Not part of `make test`: minutes to an hour depending on sizes. Override
 # with e.g. `make bench BENCH_ARGS="--sizes 1000000,5000000"`.
