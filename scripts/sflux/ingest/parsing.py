@@ -176,7 +176,7 @@ def _typed_column(
         # The regex pins contract.TIMESTAMP_FORMAT / DATE_FORMAT exactly; a
         # cast then validates the calendar (2024-02-30, 24:00:00 -> NULL) like
         # try_to_timestamp(x, format) / try_to_date(x, format), ~3x faster
-        # (tests/python/test_loader.py checks they agree).
+        # (tests/python/ingest/test_loader.py checks they agree).
         shape = TIMESTAMP_RE if column.kind == "timestamp" else DATE_RE
         value = F.when(field.rlike(shape), field.cast(column.kind))
         bad = F.when(~missing & value.isNull(), F.lit(f"unparseable {column.name}"))
