@@ -29,7 +29,7 @@ MATRIX = "analytics.city_stress_matrix"
 
 
 # --------------------------------------------------------------------------
-# The warehouse, shared with tests/python/test_dashboard_browser.py
+# The warehouse, shared with tests/python/reporting/test_dashboard_browser.py
 # --------------------------------------------------------------------------
 
 
