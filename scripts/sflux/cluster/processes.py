@@ -23,6 +23,8 @@ TAG_PROPERTY = "santeflux.cluster"
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
 THRIFT_CLASS = "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2"
+
+
 # ---- processes ------------------------------------------------------------
 
 def _cmdline(pid: int) -> str:

@@ -13,8 +13,6 @@ import numpy as np
 from sflux.generate.config import SECONDS_PER_DAY
 
 
-# --- consent_events.csv ------------------------------------------------------
-
 CONSENT_TYPE = "analytics"
 CONSENT_REVERT_SHARE = 0.2  # of users who change their mind: a second, opposite event
 CONSENT_FAULT_KINDS = ("unknown_action", "unknown_consent_type", "bad_event_ts",

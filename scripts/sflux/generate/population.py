@@ -34,9 +34,6 @@ from sflux.generate.config import (
 )
 
 
-# --- population -------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class Population:
     """Per-user attributes, constant across a user's readings."""

@@ -37,9 +37,6 @@ from sflux.generate.config import (
 from sflux.generate.population import Population
 
 
-# --- readings ---------------------------------------------------------------
-
-
 @dataclass
 class Readings:
     """One chunk of readings in (user, day, minute) order, before duplication.

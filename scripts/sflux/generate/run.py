@@ -71,9 +71,6 @@ from sflux.ingest.contract import (
 )
 
 
-# --- the whole run ----------------------------------------------------------
-
-
 @dataclass
 class FaultCounts:
     frozen_episodes: int = 0

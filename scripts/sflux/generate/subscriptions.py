@@ -20,9 +20,6 @@ from sflux.generate.config import (
 from sflux.generate.population import user_id_list
 
 
-# --- subscriptions ----------------------------------------------------------
-
-
 @dataclass
 class SubscriptionResult:
     rows: list[tuple[str, str, str]]

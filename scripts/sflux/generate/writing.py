@@ -37,9 +37,6 @@ from sflux.ingest.contract import (
 )
 
 
-# --- writing ----------------------------------------------------------------
-
-
 def csv_line(values: Sequence[str]) -> bytes:
     """One RFC 4180 line, used for the headers: the contract's names, as is."""
     buffer = io.StringIO()

@@ -30,11 +30,6 @@ if TYPE_CHECKING:  # pyspark is imported lazily: pre-flight must stay fast
     from pyspark.sql import DataFrame, SparkSession
 
 
-# --------------------------------------------------------------------------
-# Line numbering
-# --------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class BlockStats:
     """One split ("block") of a file as Spark read it."""

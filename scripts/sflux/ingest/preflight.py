@@ -13,11 +13,6 @@ from sflux.ingest import contract
 from sflux.ingest.layout import HEADER_READ_LIMIT
 
 
-# --------------------------------------------------------------------------
-# Pre-flight (plain Python)
-# --------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class LoadPlan:
     input_dir: Path

@@ -11,11 +11,6 @@ from pathlib import Path
 from sflux.ingest import contract
 
 
-# --------------------------------------------------------------------------
-# Results
-# --------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class FileCounts:
     dataset: str

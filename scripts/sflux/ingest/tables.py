@@ -15,11 +15,6 @@ if TYPE_CHECKING:  # pyspark is imported lazily: pre-flight must stay fast
     from pyspark.sql import DataFrame, SparkSession
 
 
-# --------------------------------------------------------------------------
-# Staging and tables
-# --------------------------------------------------------------------------
-
-
 class Staging:
     """Parquet directories next to the raw tables (``<raw schema
     location>/loader_staging/<name>``), outside the metastore: cheaper than
