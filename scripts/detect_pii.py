@@ -15,27 +15,11 @@ import os
 import sys
 from pathlib import Path
 
-from sflux.core import paths
+from sflux.core import dbt_cli, paths
 from sflux.core.errors import UserError
 from sflux.privacy.pii_detect import DEFAULT_MIN_SHARE, DEFAULT_SAMPLE_ROWS, Report, scan
 
 PROG = "detect_pii"
-
-
-def default_manifest() -> Path:
-    """Where `dbt parse` / `dbt build` write the manifest."""
-    target = os.environ.get("DBT_TARGET_PATH") or str(paths.REPO_ROOT / "target")
-    return Path(target) / "manifest.json"
-
-
-def parse_project(manifest: Path) -> None:
-    """Write the manifest with `dbt parse`, in-process (it needs no warehouse)."""
-    from dbt.cli.main import dbtRunner
-
-    os.environ.setdefault("DBT_PROFILES_DIR", str(paths.REPO_ROOT / "profiles"))
-    result = dbtRunner().invoke(["parse", "--quiet", "--project-dir", str(paths.REPO_ROOT)])
-    if not result.success or not manifest.exists():
-        raise UserError(f"`dbt parse` did not produce {manifest}; run it yourself to see why")
 
 
 def _positive_int(text: str) -> int:
@@ -106,9 +90,9 @@ def _one_line(text: str) -> str:
 def run(args: argparse.Namespace, spark=None) -> int:
     """Scan with ``spark`` (or a session of its own), print, return the exit code."""
     if args.manifest is None:
-        args.manifest = default_manifest()
+        args.manifest = dbt_cli.default_manifest()
         if not args.manifest.exists():
-            parse_project(args.manifest)
+            dbt_cli.parse_project(args.manifest)
     if spark is None:
         # profiles.yml falls back to $PWD; paths.py to the repo: make them agree.
         os.environ.setdefault("SANTEFLUX_HOME", str(paths.home()))

@@ -27,7 +27,7 @@ from datetime import date
 from pathlib import Path
 from typing import NoReturn
 
-from sflux.core import paths
+from sflux.core import dbt_cli, paths
 from sflux.core.errors import UserError
 
 PROG = "gdpr"
@@ -67,16 +67,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _dbt_build() -> None:
-    """Rebuild in-process, so dbt reuses this process's Spark session (the
-    embedded Derby metastore admits one JVM)."""
-    from dbt.cli.main import dbtRunner
-
-    result = dbtRunner().invoke(["build", "--quiet", "--project-dir", str(paths.REPO_ROOT)])
-    if not result.success:
-        raise RuntimeError(f"dbt build failed: {result.exception or 'see logs/dbt.log'}")
-
-
 def main(argv: list[str] | None = None, spark=None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("SANTEFLUX_HOME", str(paths.home()))
@@ -106,7 +96,7 @@ def main(argv: list[str] | None = None, spark=None) -> int:
             say(f"bundle written: {args.out / 'manifest.json'}")
         elif args.command == "erase":
             removed = gdpr.erase(spark, args.user_id, args.landing,
-                                 rebuild=(lambda: None) if args.no_rebuild else _dbt_build, log=say)
+                                 rebuild=(lambda: None) if args.no_rebuild else dbt_cli.build, log=say)
             say(f"erased: {sum(removed.values())} row(s)/line(s) removed from {len(removed)} place(s)")
         elif args.command == "verify-erasure":
             found = gdpr.verify_erasure(spark, args.user_id, args.landing)

@@ -1,1 +1,1 @@
-"""Paths, the one-line error type and the Spark session: what every other subpackage uses."""
+"""Paths, the one-line error type, the Spark session and in-process dbt: what every other subpackage uses."""
