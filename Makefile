@@ -34,11 +34,15 @@ help: ## List the targets (this list)
 
 setup: $(STAMP) ## Create .venv with the pinned dependencies
 
-$(STAMP): requirements.txt constraints.txt
+$(STAMP): requirements.txt constraints.txt pyproject.toml
 	@command -v $(PYTHON_BOOT) >/dev/null || { echo "error: $(PYTHON_BOOT) not found: install Python 3.11+"; exit 1; }
 	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -c constraints.txt
+	@# The sflux package (scripts/sflux), editable: scripts and tests import
+	@# it with no path tricks. Its dependencies are the pinned ones above, and
+	@# the setuptools just installed builds it (no isolated build download).
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@# PySpark 4 logs every SQL error as a multi-kilobyte JSON stack trace on
 	@# top of raising it; dbt already reports the error, so mute those two
 	@# loggers in every process of this venv (dbt included).
@@ -143,9 +147,9 @@ build-changed: check-java key ## dbt build -s state:modified+ against the state 
 
 # The distributed path alone: a local standalone cluster + Thrift server on
 # free ports, dbt build on the `thrift` target, result compared with the
-# embedded build (tests/python/test_thrift.py). `make test` runs it too.
+# embedded build (tests/python/cluster/test_thrift.py). `make test` runs it too.
 test-thrift: check-java ## The Thrift cluster test alone
-	$(PYTEST) tests/python/test_thrift.py
+	$(PYTEST) tests/python/cluster/test_thrift.py
 
 # Not part of `make test`: minutes to an hour depending on sizes. Override
 # with e.g. `make bench BENCH_ARGS="--sizes 1000000,5000000"`.

@@ -12,17 +12,11 @@ declared in dbt as the exposure `city_stress_dashboard`
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
-import yaml
-
-from sflux import paths
-from sflux.errors import UserError
-
-DEFAULT_NAME = "city_stress_dashboard.html"
+from sflux.core.errors import UserError
+from sflux.reporting.build import DEFAULT_NAME, default_out
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -36,51 +30,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def project_min_cell_users() -> int | None:
-    """The project default of the suppression threshold, to explain it on
-    the page (a build with --vars overriding it is not detectable from the
-    marts)."""
-    try:
-        project = yaml.safe_load((paths.REPO_ROOT / "dbt_project.yml").read_text(encoding="utf-8"))
-        return int(project["vars"]["min_cell_users"])
-    except (OSError, KeyError, TypeError, ValueError):
-        return None
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """A half-written dashboard is never left where a reader would open it."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    out = (args.out or paths.home() / "reports" / DEFAULT_NAME).resolve()
+    out = (args.out or default_out()).resolve()
     try:
-        from sflux import report_data
-        from sflux.report_html import DashboardData, git_commit, render_dashboard
-        from sflux.spark import get_spark
+        from sflux.core.spark import get_spark
+        from sflux.reporting.build import build_dashboard
 
-        spark = get_spark()
-        report_data.require_marts(spark)
-        first, last = report_data.read_date_range(spark)
-        data = DashboardData(
-            tiers=report_data.read_tiers(spark),
-            matrix=report_data.read_matrix(spark),
-            cells=report_data.read_cells(spark),
-            daily=report_data.read_daily(spark),
-            first_date=first,
-            last_date=last,
-            built_at=datetime.now(timezone.utc).replace(microsecond=0),
-            commit=git_commit(paths.REPO_ROOT),
-            min_cell_users=project_min_cell_users(),
-        )
-        write_atomically(out, render_dashboard(data))
+        build_dashboard(get_spark(), out)
     except UserError as exc:
         print(f"build_report: error: {exc}", file=sys.stderr)
         return 2

@@ -3,7 +3,7 @@
 with a primary-key test, every source with freshness, staging models reading
 only their own source (plus models declared joinable), layer prefixes on
 intermediate and mart names. Rules:
-scripts/sflux/dbt_project_check.py.
+scripts/sflux/conventions/dbt_project.py.
 
 Exit codes: 0 no violation; 1 violations, one line each; 2 bad usage or a
 problem the user can fix (the project does not parse, unreadable manifest).
@@ -17,9 +17,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from sflux import paths
-from sflux.dbt_project_check import check, load_manifest
-from sflux.errors import UserError
+from sflux.core import paths
+from sflux.conventions.dbt_project import check, load_manifest
+from sflux.core.errors import UserError
 
 PROG = "check_dbt_project"
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sys
 
-from sflux.errors import UserError
-from sflux.spark import require_java
+from sflux.core.errors import UserError
+from sflux.core.spark import require_java
 
 
 def main() -> int:

@@ -17,8 +17,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from sflux import report
-from sflux.errors import UserError
+from sflux.core.errors import UserError
+from sflux.reporting import city_trends as report
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -53,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.decimals < 0:
             raise UserError(f"--decimals must be 0 or more (got {args.decimals})")
 
-        from sflux import report_data
-        from sflux.spark import get_spark
+        from sflux.reporting import data as report_data
+        from sflux.core.spark import get_spark
 
         spark = get_spark()
         report_data.require_marts(spark)
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         print(report.render_trend(cells, args.decimals))
 
     if args.png:
-        from sflux.report_chart import write_trend_png
+        from sflux.reporting.chart import write_trend_png
 
         try:
             write_trend_png(args.png, city, cells, shown_tiers)

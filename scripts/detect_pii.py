@@ -15,27 +15,11 @@ import os
 import sys
 from pathlib import Path
 
-from sflux import paths
-from sflux.errors import UserError
-from sflux.pii_detect import DEFAULT_MIN_SHARE, DEFAULT_SAMPLE_ROWS, Report, scan
+from sflux.core import dbt_cli, paths
+from sflux.core.errors import UserError
+from sflux.privacy.pii_detect import DEFAULT_MIN_SHARE, DEFAULT_SAMPLE_ROWS, Report, scan
 
 PROG = "detect_pii"
-
-
-def default_manifest() -> Path:
-    """Where `dbt parse` / `dbt build` write the manifest."""
-    target = os.environ.get("DBT_TARGET_PATH") or str(paths.REPO_ROOT / "target")
-    return Path(target) / "manifest.json"
-
-
-def parse_project(manifest: Path) -> None:
-    """Write the manifest with `dbt parse`, in-process (it needs no warehouse)."""
-    from dbt.cli.main import dbtRunner
-
-    os.environ.setdefault("DBT_PROFILES_DIR", str(paths.REPO_ROOT / "profiles"))
-    result = dbtRunner().invoke(["parse", "--quiet", "--project-dir", str(paths.REPO_ROOT)])
-    if not result.success or not manifest.exists():
-        raise UserError(f"`dbt parse` did not produce {manifest}; run it yourself to see why")
 
 
 def _positive_int(text: str) -> int:
@@ -63,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
             "addresses, user/device ids, quasi-identifiers), classify each finding\n"
             "HIGH / MEDIUM / LOW, and check it against the `treatment` declared in\n"
             "the column's `meta` in the dbt manifest. Undeclared columns get a\n"
-            "proposed `meta` snippet. Rules: scripts/sflux/pii_detect.py."
+            "proposed `meta` snippet. Rules: scripts/sflux/privacy/pii_rules.py."
         ),
         epilog=(
             "exit codes: 0 every column with a finding is declared; 1 a column holds\n"
@@ -106,13 +90,13 @@ def _one_line(text: str) -> str:
 def run(args: argparse.Namespace, spark=None) -> int:
     """Scan with ``spark`` (or a session of its own), print, return the exit code."""
     if args.manifest is None:
-        args.manifest = default_manifest()
+        args.manifest = dbt_cli.default_manifest()
         if not args.manifest.exists():
-            parse_project(args.manifest)
+            dbt_cli.parse_project(args.manifest)
     if spark is None:
         # profiles.yml falls back to $PWD; paths.py to the repo: make them agree.
         os.environ.setdefault("SANTEFLUX_HOME", str(paths.home()))
-        from sflux.spark import get_spark
+        from sflux.core.spark import get_spark
 
         spark = get_spark()
     report: Report = scan(spark, args.schema, args.manifest, args.sample_rows, args.min_share)

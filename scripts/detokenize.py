@@ -18,8 +18,8 @@ import json
 import os
 import sys
 
-from sflux import paths
-from sflux.errors import UserError
+from sflux.core import paths
+from sflux.core.errors import UserError
 
 PROG = "detokenize"
 
@@ -43,11 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None, spark=None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("SANTEFLUX_HOME", str(paths.home()))
-    from sflux import vault
+    from sflux.privacy import vault
 
     try:
         if spark is None:
-            from sflux.spark import get_spark
+            from sflux.core.spark import get_spark
 
             spark = get_spark()
         found = vault.detokenize(spark, args.token, args.reason)

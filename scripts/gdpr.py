@@ -7,7 +7,7 @@
   purge-expired    [--as-of DATE]          retention: drop rows past their declared age
 
 Relations holding subject data are discovered from dbt metadata
-(`meta: subject_key` on sources and models, see scripts/sflux/subject_data.py).
+(`meta: subject_key` on sources and models, see scripts/sflux/gdpr/subject_data.py).
 Every call is audited in raw.privacy_audit_log. Needs the pseudonymization key
 in DBT_ENV_SECRET_PSEUDONYM_KEY (the Makefile passes .secrets/pseudonym.key).
 
@@ -27,8 +27,8 @@ from datetime import date
 from pathlib import Path
 from typing import NoReturn
 
-from sflux import paths
-from sflux.errors import UserError
+from sflux.core import dbt_cli, paths
+from sflux.core.errors import UserError
 
 PROG = "gdpr"
 
@@ -67,20 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _dbt_build() -> None:
-    """Rebuild in-process, so dbt reuses this process's Spark session (the
-    embedded Derby metastore admits one JVM)."""
-    from dbt.cli.main import dbtRunner
-
-    result = dbtRunner().invoke(["build", "--quiet", "--project-dir", str(paths.REPO_ROOT)])
-    if not result.success:
-        raise RuntimeError(f"dbt build failed: {result.exception or 'see logs/dbt.log'}")
-
-
 def main(argv: list[str] | None = None, spark=None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("SANTEFLUX_HOME", str(paths.home()))
-    from sflux import gdpr
+    from sflux.gdpr import subject_rights as gdpr
 
     def say(message: str) -> None:
         print(f"{PROG}: {message}", flush=True)
@@ -88,14 +78,14 @@ def main(argv: list[str] | None = None, spark=None) -> int:
     try:
         gdpr.require_key()
         if spark is None:
-            from sflux.spark import get_spark
+            from sflux.core.spark import get_spark
 
             spark = get_spark()
         if args.command != "purge-expired":
             try:
                 gdpr.validate_user_id(args.user_id)
             except UserError:
-                from sflux import audit
+                from sflux.privacy import audit
 
                 audit.record(spark, args.command.replace("-", "_"), status="rejected_invalid_id")
                 raise
@@ -106,7 +96,7 @@ def main(argv: list[str] | None = None, spark=None) -> int:
             say(f"bundle written: {args.out / 'manifest.json'}")
         elif args.command == "erase":
             removed = gdpr.erase(spark, args.user_id, args.landing,
-                                 rebuild=(lambda: None) if args.no_rebuild else _dbt_build, log=say)
+                                 rebuild=(lambda: None) if args.no_rebuild else dbt_cli.build, log=say)
             say(f"erased: {sum(removed.values())} row(s)/line(s) removed from {len(removed)} place(s)")
         elif args.command == "verify-erasure":
             found = gdpr.verify_erasure(spark, args.user_id, args.landing)

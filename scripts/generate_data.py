@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Generate synthetic SantéFlux landing files (subscriptions, vitals, users,
-events, consent events and a manifest of injected faults). The logic lives in sflux.generator; this file
+events, consent events and a manifest of injected faults). The logic lives in sflux.generate; this file
 only turns the command line into a GeneratorConfig.
 
 Example: python scripts/generate_data.py --out .santeflux/landing --users 250 --days 7 --seed 42
@@ -14,8 +14,9 @@ from datetime import date
 from pathlib import Path
 from typing import NoReturn
 
-from sflux import generator as gen
-from sflux.errors import UserError
+from sflux.core.errors import UserError
+from sflux.generate import config as gen
+from sflux.generate import run
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -50,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Write subscriptions.csv, vitals CSV file(s), users.csv, events JSON Lines "
             "file(s), consent_events.csv and generation_manifest.json into --out, following "
             "the raw landing "
-            "contract (sflux/contract.py). "
+            "contract (sflux/ingest/contract.py). "
             "Same arguments and seed give byte-identical files. The manifest counts "
             "every injected fault, so checks downstream can compare exact numbers."
         ),
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     config = gen.GeneratorConfig(**vars(args))
     try:
-        result = gen.generate(config)
+        result = run.generate(config)
     except UserError as problem:
         print(f"generate_data.py: error: {problem}", file=sys.stderr)
         return 2

@@ -13,8 +13,9 @@ import os
 import sys
 from pathlib import Path
 
-from sflux import contract, paths
-from sflux.errors import UserError
+from sflux.core import paths
+from sflux.core.errors import UserError
+from sflux.ingest import contract
 
 PROG = "load_raw"
 
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.quiet:
             print(f"{PROG}: {message}", flush=True)
 
-    from sflux import loader  # no pyspark import: pre-flight stays fast
+    from sflux.ingest import loader, results  # no pyspark import: pre-flight stays fast
 
     try:
         plan = loader.preflight(args.input)
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             say(f"{name}: {len(files)} file(s) in {plan.input_dir}")
         # profiles.yml falls back to $PWD; paths.py to the repo: make them agree.
         os.environ.setdefault("SANTEFLUX_HOME", str(paths.home()))
-        from sflux.spark import get_spark
+        from sflux.core.spark import get_spark
 
         spark = get_spark()
         result = loader.load_raw(spark, plan, log=say)
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         print(f"{PROG}: error: unexpected failure: {_short(exc)}", file=sys.stderr)
         return 1
-    for line in loader.format_report(result):
+    for line in results.format_report(result):
         say(line)
     return 0
 

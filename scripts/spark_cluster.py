@@ -13,11 +13,11 @@ import argparse
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 
-from sflux import cluster
-from sflux.errors import UserError
+from sflux.cluster import control
+from sflux.cluster import standalone as cluster
+from sflux.core.errors import UserError
 
 PROG = "spark_cluster"
 
@@ -96,74 +96,17 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, interrupted)
     try:
         if args.command == "start":
-            return _start(opts, say)
+            return control.ensure_started(opts, say)
         if args.command == "stop":
             cluster.stop(opts, grace=min(args.timeout, 30.0))
             return 0
-        return _status(opts, min(args.timeout, 30.0))
+        return control.status(opts, min(args.timeout, 30.0))
     except UserError as exc:
         print(f"{PROG}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{PROG}: error: interrupted (what was started has been stopped)", file=sys.stderr)
         return 130
-
-
-def _start(opts: cluster.Options, say) -> int:
-    state = cluster.read_state(opts)
-    if state:
-        live = cluster.running(state)
-        if live and len(live) == len(state["processes"]):
-            ok, detail = _probe(state["thrift_port"], 30)
-            if ok:
-                say(f"already running: Thrift server on {cluster.HOST}:{state['thrift_port']} "
-                    f"(data dir {state['data_dir']})")
-                return 0
-            raise UserError(f"already started but the Thrift server does not answer ({detail}): "
-                            "run `spark_cluster.py stop` first")
-        if live:
-            raise UserError(f"partly running ({', '.join(p['name'] for p in live)} alive): "
-                            "run `spark_cluster.py stop` first")
-    strays = cluster.tagged_pids(opts.run_dir)
-    if strays:
-        raise UserError(f"leftover cluster processes {strays} for this data dir: "
-                        "run `spark_cluster.py stop` first")
-    t0 = time.monotonic()
-    state = cluster.start(opts)
-    port = state["thrift_port"]
-    say(f"ready in {time.monotonic() - t0:.0f}s: Thrift server on {cluster.HOST}:{port}, "
-        f"master {state['master_url']}, data dir {state['data_dir']}")
-    say("build with:  SANTEFLUX_TARGET=thrift "
-        + ("" if port == 10000 else f"SANTEFLUX_THRIFT_PORT={port} ")
-        + "DBT_PROFILES_DIR=profiles dbt build")
-    say(f"stop with:   scripts/spark_cluster.py stop --data-dir {state['data_dir']}")
-    return 0
-
-
-def _probe(port: int, timeout: float) -> tuple[bool, str]:
-    try:
-        return cluster.probe(port, timeout=timeout)
-    except cluster.ProbeError as exc:
-        return False, str(exc)
-
-
-def _status(opts: cluster.Options, timeout: float) -> int:
-    state = cluster.read_state(opts)
-    strays = cluster.tagged_pids(opts.run_dir)
-    if not state:
-        if strays:
-            print(f"not running (no state file), but leftover processes {strays}: run stop")
-        else:
-            print(f"not running (data dir {opts.data_dir})")
-        return 3
-    live = {p["pid"] for p in cluster.running(state)}
-    print(f"data dir {state['data_dir']}, master {state['master_url']}, started {state['started_at']}")
-    for proc in state["processes"]:
-        word = "running" if proc["pid"] in live else "NOT running"
-        print(f"  {proc['name']:<10} pid {proc['pid']:<8} {word}  log {proc['log']}")
-    ok, detail = _probe(state["thrift_port"], timeout)
-    print(f"thrift server {cluster.HOST}:{state['thrift_port']}: " + ("answers" if ok else f"does not answer ({detail})"))
-    return 0 if ok and len(live) == len(state["processes"]) else 3
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 {#-
     on-run-end: append one row per `dbt build`/`run`/`seed` to the restricted,
-    append-only raw.privacy_audit_log (the same table scripts/sflux/audit.py
+    append-only raw.privacy_audit_log (the same table scripts/sflux/privacy/audit.py
     writes exports, erasures and detokenizations to).
 
     The row (written by append_privacy_audit_row) records when, who, the dbt

@@ -2,7 +2,7 @@
     Create the restricted, append-only audit log (source restricted.privacy_audit_log,
     raw.privacy_audit_log) if it is missing.
     Every writer calls it first, so whichever writes first (a dbt hook or
-    scripts/sflux/audit.py) creates the same layout; the column list must
+    scripts/sflux/privacy/audit.py) creates the same layout; the column list must
     match audit._DDL, which tests/python/test_privacy_zones.py checks.
 
     Arguments: none.

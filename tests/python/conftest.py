@@ -29,8 +29,6 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = REPO_ROOT / "scripts"
-if str(SCRIPTS) not in sys.path:
-    sys.path.insert(0, str(SCRIPTS))
 
 TEST_ROOT = Path(tempfile.mkdtemp(prefix="santeflux-pytest-"))
 # A fresh random key per run: the key-leak scan looks for exactly this value.
@@ -62,7 +60,7 @@ def pseudonym_key() -> str:
 
 @pytest.fixture(scope="session")
 def spark():
-    from sflux.spark import get_spark
+    from sflux.core.spark import get_spark
 
     session = get_spark()
     yield session
@@ -98,9 +96,9 @@ def landing(test_root: Path) -> Path:
 def _cli(script: str):
     """A CLI of scripts/ as a module, to run its main() in this process (and
     so in this JVM): the user's entry point, without a JVM start."""
-    import importlib
+    from script_loader import load_script
 
-    return importlib.import_module(script)
+    return load_script(script)
 
 
 def _failures(result) -> list[str]:

@@ -2,7 +2,7 @@
 
 It reads the marts' parquet files directly, with pyarrow: no Spark JVM, no
 metastore, no pseudonymization key. Everything it needs is in this package
-(plus ``sflux.paths``), so it runs in a process that never had the key.
+(plus ``sflux.core.paths``), so it runs in a process that never had the key.
 
 Modules, by job:
   settings   where the marts, the token store and the audit log live

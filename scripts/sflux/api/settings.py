@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from sflux import paths
+from sflux.core import paths
 from sflux.api.errors import ConfigError
 
 # The one place the API names the marts it serves. The analytics schema's

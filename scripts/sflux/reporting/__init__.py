@@ -1,0 +1,1 @@
+"""Reporting: the city explorer, its chart, and the offline City Stress dashboard."""

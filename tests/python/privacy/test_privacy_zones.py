@@ -1,0 +1,331 @@
+"""The three privacy zones, on the shared end-to-end build: pseudonyms join
+across datasets, consent is honoured everywhere, masks and tokens have the
+documented form and round-trip, the users table is k-anonymous, the leak
+guard catches a planted leak, an undeclared raw column stops the build, the
+DP budget ledger refuses an over-budget release, the key registry refuses
+an unrecorded rotation, and a rotation is audited (and refused while the
+erasure register holds anyone)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import string_values
+from dbt_helpers import REPO_ROOT
+from reference_pipeline import pseudonym, read_rows
+
+ANONYMIZED_TABLES = (
+    "anonymized.stg_wearables__vitals",
+    "anonymized.stg_billing__subscriptions",
+    "anonymized.stg_app__events",
+    "anonymized.int_users_k_anonymized",
+)
+QUASI_IDENTIFIERS = ("age_band", "gender", "postcode_prefix", "region")
+
+
+def _dbt_outcome(args: list[str]) -> tuple[bool, str]:
+    """Run dbt in-process; (success, every error message), whether the
+    failure is a node's or an on-run-start hook's."""
+    from dbt.cli.main import dbtRunner
+
+    result = dbtRunner().invoke([*args, "--project-dir", str(REPO_ROOT)])
+    messages = [str(result.exception or "")]
+    if result.result is not None and hasattr(result.result, "results"):
+        messages += [str(r.message or "") for r in result.result.results]
+    return bool(result.success), "\n".join(messages)
+
+
+def _pseudonyms(spark, table: str) -> set[str]:
+    return {r[0] for r in spark.sql(f"select distinct user_pseudonym_id from {table}").collect()}
+
+
+def _raw_users(spark) -> dict[str, dict]:
+    return {r["user_id"]: r.asDict() for r in spark.table("raw.users").collect()}
+
+
+def test_same_person_same_pseudonym_across_all_datasets(spark, built, landing: Path,
+                                                         pseudonym_key: str, consenting_users):
+    expected = {pseudonym(pseudonym_key, u): u for u in consenting_users}
+    per_table = {t: _pseudonyms(spark, t) for t in ANONYMIZED_TABLES}
+    for table, found in per_table.items():
+        assert found, table
+        assert found <= set(expected), f"{table} holds a pseudonym of no consenting member"
+    # Someone present in all four datasets is the same pseudonym everywhere.
+    common = set.intersection(*per_table.values())
+    assert common, "no member appears in vitals, subscriptions, events and users"
+    vitals_ids = {r["user_id"] for r in read_rows(sorted(landing.glob("vitals*.csv")))}
+    assert {expected[p] for p in common} <= vitals_ids
+
+
+def test_members_without_consent_appear_nowhere_outside_raw(spark, built, pseudonym_key: str,
+                                                            consenting_users):
+    profiles = _raw_users(spark)
+    refusing = set(profiles) - consenting_users
+    assert refusing, "the test data must contain members without consent"
+    # The consent events matter: some members withdrew after consenting in
+    # their profile, others granted after refusing.
+    withdrawn = {u for u in refusing if profiles[u]["consent_analytics"]}
+    granted = {u for u in consenting_users if not profiles[u]["consent_analytics"]}
+    assert withdrawn and granted, "the test data must contain consent withdrawals and grants"
+    assert {pseudonym(pseudonym_key, u) for u in granted} & _pseudonyms(
+        spark, "anonymized.stg_wearables__vitals"), "a member who granted consent is missing"
+    assert not refusing & consenting_users
+    leaked = {pseudonym(pseudonym_key, u) for u in refusing} & string_values(spark)
+    assert not leaked, f"{len(leaked)} non-consenting members reached anonymized/analytics"
+
+
+def _mask_name(name: str) -> str:
+    return " ".join(part[0] + "***" for part in re.split(r"[\s,]+", name.strip()) if part)
+
+
+def test_masked_columns_match_the_documented_formats(spark, built, pseudonym_key: str,
+                                                      consenting_users):
+    raw = {pseudonym(pseudonym_key, u): row for u, row in _raw_users(spark).items()
+           if u in consenting_users}
+    rows = spark.table("anonymized.int_users_k_anonymized").collect()
+    assert rows
+    for row in rows:
+        source = raw[row["user_pseudonym_id"]]
+        local, _, domain = source["email"].strip().partition("@")
+        assert row["email_masked"] == f"{local[:2]}***@***.{domain.rsplit('.', 1)[-1].lower()}"
+        digits = re.sub(r"\D", "", source["phone"])
+        assert row["phone_masked"] == f"***{digits[-4:]}"
+        assert row["full_name_masked"] == _mask_name(source["full_name"])
+        ip = source["ip_address"]
+        if "." in ip:
+            assert row["ip_address_masked"] == ip.rsplit(".", 1)[0] + ".0/24"
+        else:
+            assert row["ip_address_masked"].endswith("::/48")
+            assert row["ip_address_masked"].count(":") == 4
+
+
+def test_anonymized_users_table_is_k_anonymous(spark, built, consenting_users):
+    k = 5
+    smallest = spark.sql(
+        f"select min(n) from (select count(*) as n from anonymized.int_users_k_anonymized"
+        f" group by {', '.join(QUASI_IDENTIFIERS)})").collect()[0][0]
+    assert smallest >= k
+    outcomes = {(r[0], r[1]): r[2] for r in spark.sql(
+        "select k_anonymity_outcome, k_anonymity_level, n_users"
+        " from analytics.fct_k_anonymity_outcomes").collect()}
+    published = spark.table("anonymized.int_users_k_anonymized").count()
+    assert sum(outcomes.values()) == len(consenting_users)
+    suppressed = sum(n for (outcome, _), n in outcomes.items() if outcome == "suppressed")
+    assert published == len(consenting_users) - suppressed
+
+
+def test_tokens_round_trip_through_the_audited_vault(spark, built, pseudonym_key: str,
+                                                     consenting_users):
+    from sflux.privacy import vault
+
+    raw = {pseudonym(pseudonym_key, u): row for u, row in _raw_users(spark).items()}
+    rows = spark.sql("select user_pseudonym_id, national_id_token"
+                     " from anonymized.int_users_k_anonymized limit 3").collect()
+    assert rows
+    before = spark.table("raw.privacy_audit_log").count() if spark.catalog.tableExists(
+        "raw.privacy_audit_log") else 0
+    for row in rows:
+        found = vault.detokenize(spark, row["national_id_token"], reason="pytest round trip")
+        assert found.value == raw[row["user_pseudonym_id"]]["national_id"]
+        assert found.subject_pseudonym_id == row["user_pseudonym_id"]
+    audit = spark.sql("select * from raw.privacy_audit_log order by occurred_at").collect()
+    assert len(audit) == before + len(rows)
+    for entry in audit[-len(rows):]:
+        assert entry["operation"] == "detokenize" and entry["status"] == "success"
+        assert entry["subject_pseudonym_id"] in {r["user_pseudonym_id"] for r in rows}
+        # The audit row says why and for whom, never what.
+        assert raw[entry["subject_pseudonym_id"]]["national_id"] not in entry["details"]
+        assert json.loads(entry["relations_touched"]) == {"raw.token_vault": 1}
+    # No token appears twice, and no raw national id left the vault's zone.
+    national_ids = {row["national_id"] for row in raw.values()}
+    assert not national_ids & string_values(spark)
+
+
+def test_detokenize_rejects_hostile_and_unknown_tokens_and_audits_them(spark, built):
+    from sflux.privacy import vault
+    from sflux.core.errors import UserError
+
+    before = spark.table("raw.privacy_audit_log").count() if spark.catalog.tableExists(
+        "raw.privacy_audit_log") else 0
+    with pytest.raises(UserError, match="not a vault token"):
+        vault.detokenize(spark, "x' or '1'='1", reason="pytest")
+    with pytest.raises(UserError, match="unknown token"):
+        vault.detokenize(spark, "tok_" + "0" * 32, reason="pytest")
+    statuses = [r[0] for r in spark.sql(
+        "select status from raw.privacy_audit_log order by occurred_at").collect()][before:]
+    assert statuses == ["rejected_malformed_token", "not_found"]
+
+
+def test_audit_log_is_only_ever_appended_to():
+    """Nothing in the project may update or delete audit rows."""
+    repo = Path(__file__).resolve().parents[3]
+    offenders = []
+    for path in [*repo.glob("scripts/**/*.py"), *repo.glob("macros/**/*.sql"),
+                 *repo.glob("models/**/*.sql")]:
+        text = path.read_text(encoding="utf-8").lower()
+        for statement in re.findall(r"(?:update|delete\s+from|truncate\s+table|drop\s+table|"
+                                    r"insert\s+overwrite)[^;\n]{0,80}privacy_audit_log", text):
+            offenders.append(f"{path.relative_to(repo)}: {statement}")
+    assert not offenders
+
+
+@pytest.mark.mutates_warehouse
+def test_leak_guard_catches_a_planted_leak(spark, built):
+    guard = ["test", "--select", "assert_no_pii_outside_raw"]
+    ok, message = _dbt_outcome(guard)
+    assert ok, f"the guard must pass on the clean build: {message}"
+    spark.sql("create table anonymized.leak_canary using parquet as"
+              " select cast(email as string) as contact, 'ok' as note from raw.users limit 2")
+    try:
+        ok, message = _dbt_outcome(guard)
+        assert not ok and "Got " in message  # dbt: "Got N results, configured to fail if != 0"
+    finally:
+        spark.sql("drop table if exists anonymized.leak_canary")
+    # A value shaped like PII is caught even when it is not a raw value.
+    spark.sql("create table analytics.leak_canary using parquet as"
+              " select 'someone.else@example.org' as contact")
+    try:
+        assert not _dbt_outcome(guard)[0]
+    finally:
+        spark.sql("drop table if exists analytics.leak_canary")
+    assert _dbt_outcome(guard)[0]
+
+
+@pytest.mark.mutates_warehouse
+def test_undeclared_raw_column_stops_the_build_and_is_detected(spark, built, test_root: Path):
+    from sflux.privacy import pii_detect
+
+    spark.sql("create table raw.users_backup using parquet as select * from raw.users")
+    try:
+        spark.sql("alter table raw.users add columns (payout_iban string)")
+        spark.sql("insert into raw.users select u.*, 'DE89370400440532013000'"
+                  " from raw.users_backup as u limit 5")
+        ok, message = _dbt_outcome(["run", "--select", "int_users_k_anonymized"])
+        assert not ok
+        assert "app.users.payout_iban" in message and "no declared privacy policy" in message
+        report = pii_detect.scan(spark, "raw", Path(test_root) / "target" / "manifest.json", 200)
+        undeclared = {(f.table.split(".")[-1], f.column, f.pii_type) for f in report.undeclared()}
+        assert ("users", "payout_iban", "iban") in undeclared
+    finally:
+        spark.sql("drop table if exists raw.users")
+        spark.sql("alter table raw.users_backup rename to raw.users")
+
+
+def _ledger(spark) -> list[dict]:
+    return [r.asDict() for r in spark.sql(
+        "select * from raw.dp_budget_ledger order by released_at").collect()]
+
+
+@pytest.mark.mutates_warehouse
+def test_dp_ledger_records_releases_and_refuses_one_over_budget(spark, built):
+    ledger = _ledger(spark)
+    assert ledger and ledger[-1]["relation"].endswith("fct_daily_event_counts_dp")
+    spent = sum(r["epsilon"] for r in ledger if r["budget_period"] == "2026")
+    release = ["run", "--select", "fct_daily_event_counts_dp"]
+    before = spark.table("analytics.fct_daily_event_counts_dp").collect()
+
+    ok, message = _dbt_outcome([*release, "--vars", json.dumps({"dp_total_epsilon": spent + 0.25})])
+    assert not ok
+    assert "Privacy budget exceeded" in message
+    assert len(_ledger(spark)) == len(ledger), "a refused release must not be recorded"
+    assert spark.table("analytics.fct_daily_event_counts_dp").collect() == before
+
+    ok, message = _dbt_outcome([*release, "--vars", json.dumps({"dp_total_epsilon": spent + 0.5})])
+    assert ok, message
+    after = _ledger(spark)
+    assert len(after) == len(ledger) + 1 and after[-1]["epsilon"] == 0.5
+
+
+@pytest.mark.mutates_warehouse
+def test_key_version_change_needs_full_refresh_and_a_new_key(spark, built):
+    registry = spark.sql("select key_version, key_fingerprint from raw.pseudonym_key_registry").collect()
+    assert [r[0] for r in registry] == [1]
+    assert re.fullmatch(r"[0-9a-f]{64}", registry[0][1])
+    model = ["run", "--select", "stg_billing__subscriptions"]
+    ok, message = _dbt_outcome([*model, "--vars", '{"pseudonym_key_version": 2}'])
+    assert not ok and "run `dbt build --full-refresh`" in message  # tables would mix two keys
+    ok, message = _dbt_outcome([*model, "--full-refresh", "--vars", '{"pseudonym_key_version": 2}'])
+    assert not ok and "rotate the key too" in message  # a new version with the old key
+    assert spark.table("raw.pseudonym_key_registry").count() == 1
+
+
+def test_key_rotation_is_audited_and_refused_over_the_erasure_register(spark, test_root: Path):
+    """A real rotation needs a second JVM: Spark reads the key from its own
+    process environment. So dbt runs as subprocesses on a data dir of their
+    own, building only a seed (the hooks run all the same)."""
+    import os
+    import secrets
+    import subprocess
+    import sys
+
+    data_dir = test_root / "rotation"
+    env = {**os.environ, "SANTEFLUX_DATA_DIR": str(data_dir / "data"),
+           "DBT_TARGET_PATH": str(data_dir / "target"), "DBT_LOG_PATH": str(data_dir / "logs")}
+    dbt = [str(Path(sys.executable).with_name("dbt")), "build", "--select", "city_regions", "--resource-type", "seed",
+           "--project-dir", str(REPO_ROOT)]
+
+    def run(key: str, *extra: str, python: str | None = None) -> subprocess.CompletedProcess:
+        cmd = [sys.executable, "-c", python] if python else [*dbt, *extra]
+        return subprocess.run(cmd, env={**env, "DBT_ENV_SECRET_PSEUDONYM_KEY": key},
+                              cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=600)
+
+    def audit_rows() -> list[tuple]:
+        return sorted((r["operation"], r["key_version"], r["status"], json.loads(r["details"]))
+                      for r in spark.read.parquet(str(data_dir / "data" / "warehouse" / "raw.db" /
+                                                      "privacy_audit_log")).collect()
+                      if r["operation"].startswith("key_"))
+
+    first, second, third = (secrets.token_hex(32) for _ in range(3))
+    done = run(first)
+    assert done.returncode == 0, done.stdout[-3000:]
+    done = run(second, "--full-refresh", "--vars", "{pseudonym_key_version: 2}")
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "rotated from version 1" in done.stdout
+    rows = audit_rows()
+    assert [r[:3] for r in rows] == [("key_registration", 1, "success"), ("key_rotation", 2, "success")]
+    rotation = rows[1][3]
+    assert rotation["previous_key_version"] == 1 and rotation["key_version"] == 2
+    assert rotation["dbt_invocation_id"]
+    for key in (first, second):  # neither key, nor its hex, is in any audit row
+        assert key not in json.dumps(rows)
+
+    # Someone is erased: a rotation would orphan their register entry. The
+    # register row needs no key, so it is written in the JVM of the refused
+    # rotation itself (one JVM start fewer).
+    done = run(third, python=(
+        "import sys; from sflux.core.spark import get_spark; from sflux.gdpr import subject_rights as gdpr; "
+        "from dbt.cli.main import dbtRunner; "
+        "gdpr._register(get_spark(), 'a' * 64, 'erased'); "
+        f"sys.exit(0 if dbtRunner().invoke({[*dbt[1:], '--full-refresh', '--vars', '{pseudonym_key_version: 3}']!r}).success else 1)"))
+    assert done.returncode != 0
+    assert "Key rotation refused: raw.erasure_register holds 1 erased subject(s)" in done.stdout
+    assert [r[:2] for r in audit_rows()] == [("key_registration", 1), ("key_rotation", 2)]
+
+
+def test_every_build_is_audited_with_the_same_table_layout_as_the_scripts(spark, built):
+    from sflux.privacy import audit
+
+    rows = spark.sql("select * from raw.privacy_audit_log where operation = 'dbt_build'").collect()
+    assert rows, "the on-run-end hook must audit the build"
+    entry = rows[0]
+    assert entry["status"] == "success" and entry["subject_pseudonym_id"] is None
+    touched = json.loads(entry["relations_touched"])
+    assert touched["analytics.fct_city_stress_matrix"] == spark.table("analytics.fct_city_stress_matrix").count()
+    assert "anonymized.int_users_k_anonymized" in touched
+    assert entry["row_count"] == sum(touched.values())
+    assert entry["key_version"] == 1 and entry["actor"]
+    # The first build registered key version 1: audited once, as a registration.
+    keys = spark.sql("select * from raw.privacy_audit_log"
+                     " where operation in ('key_registration', 'key_rotation')").collect()
+    assert [(k["operation"], k["key_version"], k["status"]) for k in keys] == [("key_registration", 1, "success")]
+    assert json.loads(keys[0]["relations_touched"]) == {"raw.pseudonym_key_registry": 1}
+    assert keys[0]["subject_pseudonym_id"] is None and keys[0]["row_count"] == 1
+    # dbt (macros/audit) and scripts/sflux/privacy/audit.py both create the table;
+    # whichever runs first, the other must insert into the same layout.
+    declared = re.findall(r"^\s+(\w+) (\w+),?$", audit._DDL, flags=re.M)
+    actual = [(f.name, f.dataType.simpleString()) for f in spark.table("raw.privacy_audit_log").schema]
+    assert actual == declared
