@@ -181,11 +181,11 @@ lock: setup ## Regenerate constraints.txt from .venv
 # exported one, and serve_api.py refuses to start if it still sees it.
 SERVE_ARGS ?=
 .PHONY: serve bench-api
-serve: setup
+serve: setup ## Start the governed read-only API on 127.0.0.1:8000 (no key, no Spark)
 	env -u DBT_ENV_SECRET_PSEUDONYM_KEY $(PY) scripts/serve_api.py $(SERVE_ARGS)
 
 # Bounded load test against the built marts (after `make demo`); not part of
 # `make test`. E.g. `make bench-api BENCH_API_ARGS="--clients 50 --seconds 20"`.
 BENCH_API_ARGS ?=
-bench-api: setup
+bench-api: setup ## Load-test the API: p50/p95 latency and errors (BENCH_API_ARGS)
 	env -u DBT_ENV_SECRET_PSEUDONYM_KEY $(PY) scripts/bench_api.py $(BENCH_API_ARGS)

@@ -38,7 +38,7 @@
             {{ exceptions.raise_compiler_error(
                 "Privacy budget exceeded: release " ~ this ~ " needs epsilon " ~ eps
                 ~ " but period '" ~ period ~ "' has spent " ~ spent ~ " of dp_total_epsilon " ~ total
-                ~ ". Nothing was released; see README 'Differential privacy'.") }}
+                ~ ". Nothing was released; see docs/privacy.md.") }}
         {% endif %}
         {% do run_query(
             "insert into " ~ ledger ~ " select concat('" ~ invocation_id ~ "', ':', '" ~ this

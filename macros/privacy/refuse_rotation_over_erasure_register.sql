@@ -22,7 +22,7 @@
             {{ exceptions.raise_compiler_error(
                 "Key rotation refused: raw.erasure_register holds " ~ erased ~ " erased subject(s) known only by "
                 ~ "their version-" ~ previous_version ~ " pseudonym, which a new key could not match when an old "
-                ~ "landing file is re-loaded. See README 'Known limits' (key rotation after an erasure).") }}
+                ~ "landing file is re-loaded. See docs/known-limits.md (key rotation after an erasure).") }}
         {% endif %}
     {% endif %}
 {% endmacro %}

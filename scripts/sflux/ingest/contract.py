@@ -1,4 +1,4 @@
-"""The raw landing contract (README "Raw landing contract").
+"""The raw landing contract (docs/landing-contract.md).
 
 One place defines, per dataset, which files belong to it, their format (CSV
 with an exact header, or JSON Lines), how each field is typed and validated,

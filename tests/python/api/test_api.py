@@ -34,7 +34,8 @@ from sflux.api.settings import Settings
 from sflux.api.snapshot import SnapshotReader, read_files, signature
 from sflux.api.tokens import issue_token, revoke_token
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from dbt_helpers import REPO_ROOT
+
 SCRIPTS = REPO_ROOT / "scripts"
 PERSONAS = REPO_ROOT / "conf" / "personas.yml"
 TIERS = ["Basic", "Premium", "VIP"]

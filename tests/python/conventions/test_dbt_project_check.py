@@ -15,7 +15,7 @@ import pytest
 
 from sflux.conventions.dbt_project import check
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 CLI = REPO_ROOT / "scripts" / "check_dbt_project.py"
 FRESH = {"warn_after": {"count": 1, "period": "day"}, "error_after": {"count": None, "period": None}}
 NO_FRESHNESS = {"warn_after": {"count": None, "period": None}, "error_after": {"count": None, "period": None}}
@@ -113,7 +113,7 @@ def test_a_test_attached_to_another_model_is_not_a_primary_key(clean):
     assert _rules(clean) == [("model.p.fct_events", "model-primary-key")]
 
 
-@pytest.mark.parametrize("layer, name", [("marts", "fct_city_stress_matrix"), ("marts", "int_events"),
+@pytest.mark.parametrize("layer, name", [("marts", "city_stress_matrix"), ("marts", "int_events"),
                                          ("intermediate", "events_joined")])
 def test_a_mart_or_intermediate_model_without_its_layer_prefix_fails(clean, layer, name):
     mart = clean["nodes"]["model.p.fct_events"]
