@@ -260,3 +260,13 @@ def load_rules(project_file: Path | None = None) -> Rules:
     return rules
 
 
+
+
+def day_slices(day: np.ndarray, n_days: int):
+    """(day index, offset, length) of each non-empty run of rows of one day,
+    for rows sorted by `day` (0 .. n_days - 1): how the writers split a
+    dataset into one file per day."""
+    bounds = np.searchsorted(day, np.arange(n_days + 1))
+    for d in range(n_days):
+        if bounds[d + 1] > bounds[d]:
+            yield d, int(bounds[d]), int(bounds[d + 1] - bounds[d])

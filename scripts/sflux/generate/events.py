@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sflux.generate.config import day_slices
 from sflux.ingest.contract import DEVICE_TYPES, EVENT_TYPES
 
 SECONDS_PER_DAY = 86_400
@@ -121,10 +122,8 @@ class EventsSink:
         if not self.split:
             self._write(0, lines)
             return
-        bounds = np.searchsorted(day, np.arange(len(self.names) + 1))
-        for d in range(len(self.names)):
-            if bounds[d + 1] > bounds[d]:
-                self._write(d, lines.slice(bounds[d], bounds[d + 1] - bounds[d]))
+        for d, offset, length in day_slices(day, len(self.names)):
+            self._write(d, lines.slice(offset, length))
 
     def _write(self, index: int, lines: pa.Array) -> None:
         """Straight from the Arrow value buffer: the lines are contiguous."""

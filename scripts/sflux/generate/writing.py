@@ -27,6 +27,7 @@ from sflux.generate.config import (
     SUBSCRIPTIONS_NAME,
     USERS_NAME,
     VITALS_NAME,
+    day_slices,
 )
 from sflux.generate.population import Population
 from sflux.generate.readings import Readings
@@ -96,10 +97,8 @@ class VitalsSink:
         if not self.split_by_day:
             self._write(0, table)
             return
-        bounds = np.searchsorted(day, np.arange(len(self.names) + 1))
-        for d in range(len(self.names)):
-            if bounds[d + 1] > bounds[d]:
-                self._write(d, table.slice(bounds[d], bounds[d + 1] - bounds[d]))
+        for d, offset, length in day_slices(day, len(self.names)):
+            self._write(d, table.slice(offset, length))
 
     def _write(self, index: int, table: pa.Table) -> None:
         self.writers[index].write_table(table)
