@@ -4,9 +4,12 @@
 select *
 from {{ ref('fct_vitals_quality_daily') }}
 where
-    (is_suppressed and coalesce(
-        readings_in, dropped_null_heart_rate, dropped_out_of_range, dropped_duplicate,
-        dropped_frozen, dropped_no_subscription, readings_out) is not null)
+    (
+        is_suppressed and coalesce(
+            readings_in, dropped_null_heart_rate, dropped_out_of_range, dropped_duplicate,
+            dropped_frozen, dropped_no_subscription, readings_out
+        ) is not null
+    )
     or readings_in != dropped_null_heart_rate + dropped_out_of_range
     + dropped_duplicate + dropped_frozen + dropped_no_subscription + readings_out
     or least(

@@ -48,10 +48,10 @@ suppress_small_cells as (
     select
         city,
         subscription_type,
-        is_small or (n_small_cells = 1 and users_rank = 2) as is_suppressed,
         n_users,
         n_readings,
-        avg_heart_rate
+        avg_heart_rate,
+        is_small or (n_small_cells = 1 and users_rank = 2) as is_suppressed
     from rank_complements
 
 ),

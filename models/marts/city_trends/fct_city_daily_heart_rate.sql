@@ -170,12 +170,12 @@ suppress_cells as (
         flag_primary.city,
         flag_primary.reading_date,
         flag_primary.subscription_type,
-        flag_primary.is_primary or complement_cells.city is not null as is_suppressed,
         flag_primary.n_users,
         flag_primary.n_readings,
         flag_primary.avg_heart_rate,
         flag_primary.p50_heart_rate,
-        flag_primary.p90_heart_rate
+        flag_primary.p90_heart_rate,
+        flag_primary.is_primary or complement_cells.city is not null as is_suppressed
     from flag_primary
     left join complement_cells
         on

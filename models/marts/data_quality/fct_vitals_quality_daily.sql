@@ -93,7 +93,7 @@ count_small as (
         *,
         count_if(is_small) over () as n_small_dates,
         row_number() over (
-            order by is_small desc, n_members_in, reading_date
+            order by is_small desc, n_members_in asc, reading_date asc
         ) as members_rank
     from rank_complements
 
@@ -114,11 +114,13 @@ final as (
     select
         reading_date,
         is_suppressed,
-        {%- for column in ['readings_in', 'dropped_null_heart_rate', 'dropped_out_of_range',
-                           'dropped_duplicate', 'dropped_frozen', 'dropped_no_subscription',
-                           'readings_out'] %}
-        case when not is_suppressed then {{ column }} end as {{ column }}{{ ',' if not loop.last }}
-        {%- endfor %}
+        case when not is_suppressed then readings_in end as readings_in,
+        case when not is_suppressed then dropped_null_heart_rate end as dropped_null_heart_rate,
+        case when not is_suppressed then dropped_out_of_range end as dropped_out_of_range,
+        case when not is_suppressed then dropped_duplicate end as dropped_duplicate,
+        case when not is_suppressed then dropped_frozen end as dropped_frozen,
+        case when not is_suppressed then dropped_no_subscription end as dropped_no_subscription,
+        case when not is_suppressed then readings_out end as readings_out
     from flag_suppressed
 
 )
