@@ -54,7 +54,7 @@
 ] -%}
 {#- Values made of several parts that may be written with other spacing or
     punctuation: matched on their letters and digits alone. -#}
-{%- set multi_part_types = ['person_name', 'street_address', 'phone', 'national_id'] -%}
+{%- set multi_part_types = "'person_name', 'street_address', 'phone', 'national_id'" -%}
 {%- set integral_types = ['tinyint', 'smallint', 'int', 'bigint'] -%}
 {%- set raw_columns = [] -%}
 {%- set scanned = [] -%}
@@ -149,9 +149,7 @@ raw_pii_keys as (
                 lower(trim(raw_pii_values.pii_value)),
                 case
                     when
-                        raw_pii_values.pii_kind in (
-                            {%- for kind in multi_part_types %}'{{ kind }}'{{ ", " if not loop.last }}{% endfor -%}
-                        )
+                        raw_pii_values.pii_kind in ({{ multi_part_types }})
                         then regexp_replace(lower(raw_pii_values.pii_value), '[^\\p{L}\\p{N}]+', '')
                 end
             )
@@ -192,7 +190,9 @@ scanned_values as (
                             end,
                             true{{ "," if not loop.last }}
                         {%- else %}
-                            '{{ column.name }}', `{{ column.name }}`, false{{ "," if not loop.last }}
+                            '{{ column.name }}',
+                            `{{ column.name }}`,
+                            false{{ "," if not loop.last }}
                         {%- endif %}
                     {%- endfor %}
                 ) as (column_name, scanned_value, is_number)
@@ -231,38 +231,44 @@ scanned_words as (
 
 ),
 
+word_runs as (
+
+    select
+        scanned_words.*,
+        flatten(
+            transform(
+                sequence(1, greatest(size(scanned_words.words), 1)),
+                first_word -> transform(
+                    filter(
+                        sequence(1, 8),
+                        run_length -> first_word + run_length - 1 <= size(words)
+                    ),
+                    run_length -> array_join(slice(words, first_word, run_length), '')
+                )
+            )
+        ) as runs
+    from scanned_words
+
+),
+
 scanned_keys as (
 
     {#- Match keys of each value: the whole value; each token between
         separators; and every run of up to 8 consecutive words with the
         separators removed, for multi-part values written another way. #}
     select
-        scanned_words.relation_name,
-        scanned_words.column_name,
-        scanned_words.scanned_value,
-        scanned_words.whole_key,
+        word_runs.relation_name,
+        word_runs.column_name,
+        word_runs.scanned_value,
+        word_runs.whole_key,
         match_keys.match_key
-    from scanned_words
+    from word_runs
         lateral view explode(
             array_distinct(
                 concat(
-                    array(scanned_words.whole_key),
-                    filter(scanned_words.tokens, token -> length(token) >= 6),
-                    filter(
-                        flatten(
-                            transform(
-                                sequence(1, greatest(size(scanned_words.words), 1)),
-                                first_word -> transform(
-                                    filter(
-                                        sequence(1, 8),
-                                        n_words -> first_word + n_words - 1 <= size(scanned_words.words)
-                                    ),
-                                    n_words -> array_join(slice(scanned_words.words, first_word, n_words), '')
-                                )
-                            )
-                        ),
-                        run -> length(run) >= 6
-                    )
+                    array(word_runs.whole_key),
+                    filter(word_runs.tokens, token -> length(token) >= 6),
+                    filter(word_runs.runs, run -> length(run) >= 6)
                 )
             )
         ) match_keys as match_key
@@ -276,7 +282,10 @@ raw_value_hits as (
         scanned_keys.column_name,
         scanned_keys.scanned_value,
         concat(
-            case when scanned_keys.match_key = scanned_keys.whole_key then 'equals' else 'contains' end,
+            case
+                when scanned_keys.match_key = scanned_keys.whole_key then 'equals'
+                else 'contains'
+            end,
             ' a raw ',
             raw_pii_keys.pii_kind
         ) as offence
@@ -298,29 +307,34 @@ raw_value_matches as (
 
 ),
 
+scanned_strings as (
+
+    {#- Numbers are left to the raw values: any 9 digits look like a phone. #}
+    select * from scanned_values
+    where not is_number
+
+),
+
 count_patterns as (
 
     {#- Counts, not a CASE plus a filter: Spark pushes a filter on a value
         column below the distinct, down to every row of every relation (the
         regexes then ran on millions of rows instead of thousands of distinct
-        values). A filter on an aggregate cannot be pushed down. Numbers are
-        left to the raw values: any 9 digits look like a phone. #}
+        values). A filter on an aggregate cannot be pushed down. #}
     select
         relation_name,
         column_name,
-        count_if(not is_number and scanned_value rlike '[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}')
+        count_if(scanned_value rlike '[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}')
             as n_email_pattern,
-        count_if(not is_number and scanned_value rlike '(?i)user_[0-9]{6,}') as n_raw_user_id_pattern,
-        count_if(not is_number and scanned_value rlike '(?i)dev-[0-9a-f]{8}') as n_raw_device_id_pattern,
-        count_if(not is_number and scanned_value rlike '^([0-9]{1,3}\\.){3}[0-9]{1,3}$')
-            as n_full_ipv4_address,
-        count_if(not is_number and scanned_value rlike '^[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}$')
+        count_if(scanned_value rlike '(?i)user_[0-9]{6,}') as n_raw_user_id_pattern,
+        count_if(scanned_value rlike '(?i)dev-[0-9a-f]{8}') as n_raw_device_id_pattern,
+        count_if(scanned_value rlike '^([0-9]{1,3}\\.){3}[0-9]{1,3}$') as n_full_ipv4_address,
+        count_if(scanned_value rlike '^[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}$')
             as n_full_ipv6_address,
-        count_if(not is_number and scanned_value rlike '^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$')
-            as n_iban_pattern,
-        count_if(not is_number and scanned_value rlike '^\\+?[0-9][0-9 ().-]{7,}[0-9]$')
+        count_if(scanned_value rlike '^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$') as n_iban_pattern,
+        count_if(scanned_value rlike '^\\+?[0-9][0-9 ().-]{7,}[0-9]$')
             as n_phone_or_national_id_pattern
-    from scanned_values
+    from scanned_strings
     group by relation_name, column_name
 
 ),

@@ -195,7 +195,8 @@ PLANTED = (
 def _stored_failures(result) -> list[tuple[str, str]]:
     """(relation the failing rows were stored in, test status) per test of a
     `dbt test --store-failures` result."""
-    return [(r.node.relation_name, str(r.status)) for r in result.result.results]
+    return [(r.node.relation_name, str(r.status)) for r in result.result.results
+            if r.node.resource_type == "test"]
 
 
 @pytest.mark.mutates_warehouse
