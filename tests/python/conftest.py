@@ -17,7 +17,9 @@ smallest warehouse the dbt unit tests need (see `unit_test_results`).
 
 from __future__ import annotations
 
+import csv
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -189,20 +191,36 @@ def consenting_users(spark, built) -> set[str]:
 
 
 def current_consent(spark) -> set[str]:
-    """The consent rule, recomputed in Python independently of the dbt macro
-    (has_analytics_consent): a member's latest analytics event in
+    """The consent rule, recomputed in Python independently of the dbt model
+    (base_app__analytics_consent): a member's latest analytics event in
     raw.consent_events wins (withdraw on a same-second tie), else the
-    profile's consent_analytics; members unknown to raw.users have none."""
+    profile's consent_analytics; members unknown to raw.users have none.
+    It fails closed: a member with an analytics event dated later than now
+    plus the clock-skew tolerance, or named by a consent line in
+    raw.quarantine that is not an exact duplicate, has none either."""
+    from sflux.ingest.contract import clock_skew_tolerance
+
     profiles = {r[0]: bool(r[1]) for r in spark.sql(
         "select user_id, consent_analytics from raw.users").collect()}
+    future = spark.sql("select current_timestamp()").first()[0] + clock_skew_tolerance()
     latest: dict[str, tuple] = {}
+    held: set[str] = set()
     for user_id, action, ts in spark.sql(
             "select user_id, action, event_ts from raw.consent_events "
             "where consent_type = 'analytics'").collect():
+        if ts > future:
+            held.add(user_id)
+            continue
         rank = (ts, action == "withdraw")
         if user_id not in latest or rank > latest[user_id][0]:
             latest[user_id] = (rank, action == "grant")
-    return {u for u, flag in profiles.items() if (latest[u][1] if u in latest else flag)}
+    for (line,) in spark.sql(
+            "select raw_line from raw.quarantine where dataset = 'consent_events' "
+            "and reason not like 'duplicate %'").collect():
+        fields = next(csv.reader([line]), [""])
+        held |= {fields[0].strip() if fields else ""} | set(re.split(r"""[\s,;|"'=]+""", line))
+    return {u for u, flag in profiles.items()
+            if u not in held and (latest[u][1] if u in latest else flag)}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -222,15 +240,24 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=order)
 
 
-def string_values(spark, schemas=("anonymized", "analytics")) -> set[str]:
-    """Every distinct string value of every relation in `schemas`."""
+def outside_raw_schemas(spark) -> list[str]:
+    """Every schema of the catalog but the raw zones, as the leak guard
+    (tests/privacy/assert_no_pii_outside_raw.sql) scans them: `raw` and any
+    `<target>_raw` are restricted; a test-failure or dev schema is not."""
+    names = [r[0] for r in spark.sql("show databases").collect()]
+    return sorted(n for n in names if n != "raw" and not n.endswith("_raw"))
+
+
+def string_values(spark, schemas=None) -> set[str]:
+    """Every distinct string value of every relation in `schemas` (default:
+    every schema outside the raw zones)."""
     values: set[str] = set()
-    for schema in schemas:
+    for schema in outside_raw_schemas(spark) if schemas is None else schemas:
         for table in spark.catalog.listTables(schema):
             if table.isTemporary:  # dbt's incremental __dbt_tmp views, not in the schema
                 continue
-            df = spark.table(f"{schema}.{table.name}")
+            df = spark.table(f"`{schema}`.`{table.name}`")
             for field in df.schema.fields:
                 if field.dataType.simpleString() == "string":
-                    values |= {r[0] for r in df.select(field.name).distinct().collect()}
+                    values |= {r[0] for r in df.select(f"`{field.name}`").distinct().collect()}
     return values

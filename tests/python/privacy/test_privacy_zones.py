@@ -160,26 +160,109 @@ def test_audit_log_is_only_ever_appended_to():
     assert not offenders
 
 
+GUARD = "assert_no_pii_outside_raw"
+# Leaks planted where the guard used to look (`anonymized`, `analytics`) and
+# where it did not (a test-failure schema, a dev target's schema), shaped the
+# ways it used to miss: inside a longer string, in another letter case, with
+# other punctuation, as a number. Each is (relation, column, select over
+# raw.users, the offence the guard must report).
+PLANTED = (
+    ("anonymized.leak_canary", "contact", "email", "equals a raw email"),
+    ("dbt_test__audit.leak_canary", "note", "concat('failing row for ', user_id)",
+     "contains a raw user_id"),
+    ("dev_analytics.leak_canary", "note", "concat('Contact: ', upper(email), '.')",
+     "contains a raw email"),
+    ("analytics.leak_canary_handle", "handle", "replace(lower(full_name), ' ', '-')",
+     "contains a raw person_name"),
+    ("analytics.leak_canary_number", "phone_number",
+     "cast(regexp_replace(phone, '[^0-9]', '') as bigint)", "equals a raw phone"),
+)
+
+
+def _stored_failures(result) -> list[tuple[str, str]]:
+    """(relation the failing rows were stored in, test status) per test of a
+    `dbt test --store-failures` result."""
+    return [(r.node.relation_name, str(r.status)) for r in result.result.results
+            if r.node.resource_type == "test"]
+
+
 @pytest.mark.mutates_warehouse
-def test_leak_guard_catches_a_planted_leak(spark, built):
-    guard = ["test", "--select", "assert_no_pii_outside_raw"]
-    ok, message = _dbt_outcome(guard)
+def test_leak_guard_catches_leaks_in_every_schema_and_shape(spark, built):
+    from dbt_helpers import run_dbt
+
+    ok, message = _dbt_outcome(["test", "--select", GUARD])
     assert ok, f"the guard must pass on the clean build: {message}"
-    spark.sql("create table anonymized.leak_canary using parquet as"
-              " select cast(email as string) as contact, 'ok' as note from raw.users limit 2")
-    try:
-        ok, message = _dbt_outcome(guard)
-        assert not ok and "Got " in message  # dbt: "Got N results, configured to fail if != 0"
-    finally:
-        spark.sql("drop table if exists anonymized.leak_canary")
+    schemas = {r[0] for r in spark.sql("show databases").collect()}
+    created = sorted({t.split(".")[0] for t, *_ in PLANTED} - schemas)
+    for schema in created:
+        spark.sql(f"create database {schema}")
+    for table, column, expr, _ in PLANTED:
+        spark.sql(f"create table {table} using parquet as select {expr} as {column} from raw.users limit 3")
     # A value shaped like PII is caught even when it is not a raw value.
     spark.sql("create table analytics.leak_canary using parquet as"
               " select 'someone.else@example.org' as contact")
+    stored = None
     try:
-        assert not _dbt_outcome(guard)[0]
+        result = run_dbt(["test", "--select", GUARD, "--store-failures"])
+        [(stored, status)] = _stored_failures(result)
+        assert status == "fail"
+        assert stored.split(".")[0].strip("`") == "raw", "stored failures must stay in the raw zone"
+        found = {(r[0], r[1], r[2]) for r in spark.sql(
+            f"select relation_name, column_name, offence from {stored}").collect()}
     finally:
+        for table, *_ in PLANTED:
+            spark.sql(f"drop table if exists {table}")
         spark.sql("drop table if exists analytics.leak_canary")
-    assert _dbt_outcome(guard)[0]
+        for schema in created:
+            spark.sql(f"drop database if exists {schema}")
+        if stored:
+            spark.sql(f"drop table if exists {stored}")
+    missed = [(t, c, o) for t, c, _, o in PLANTED if (t, c, o) not in found]
+    assert not missed, f"the guard missed {missed}; it found {sorted(found)}"
+    assert ("analytics.leak_canary", "contact", "email pattern") in found
+
+
+@pytest.mark.mutates_warehouse
+def test_store_failures_of_a_raw_source_test_stay_in_raw(spark, built):
+    """`dbt test --store-failures` writes a failing test's rows to a table: for
+    a test on a raw source they are raw ids (here every vitals user_id without
+    a profile, from a warn-only relationships test), which must not reach a
+    schema outside the raw zone."""
+    from dbt_helpers import run_dbt
+
+    orphans = {r[0] for r in spark.sql(
+        "select distinct user_id from raw.vitals left anti join raw.users using (user_id)").collect()}
+    assert orphans, "the attack needs a failing source test: vitals of members without a profile"
+    result = run_dbt(["test", "--store-failures", "--select",
+                      "source:wearables.vitals,test_name:relationships"])
+    [(stored, status)] = _stored_failures(result)
+    try:
+        assert status == "warn"
+        assert stored.split(".")[0].strip("`") == "raw"
+        assert {r[0] for r in spark.sql(f"select * from {stored}").collect()} == orphans
+        leaked = orphans & string_values(spark)
+        assert not leaked, f"{len(leaked)} raw user ids stored outside the raw zone"
+    finally:
+        spark.sql(f"drop table if exists {stored}")
+
+
+def test_every_test_stores_failures_in_raw_and_the_guard_runs_after_every_stored_model():
+    """From the parsed project, no Spark: a test with its own `schema` would
+    store raw failing rows outside the raw zone, and a stored model that the
+    leak guard does not depend on could be built after the guard ran."""
+    from dbt_helpers import run_dbt
+
+    manifest = run_dbt(["parse"]).result
+    tests = [n for n in manifest.nodes.values() if n.resource_type == "test"]
+    outside = sorted(n.name for n in tests if n.schema != "raw")
+    assert tests and not outside, f"these tests would store failures outside raw: {outside}"
+    guard = next(n for n in tests if n.name == GUARD)
+    missing = sorted(n.name for n in manifest.nodes.values()
+                     if n.resource_type in ("model", "seed") and n.schema != "raw"
+                     and n.config.materialized != "ephemeral" and "release" not in n.tags
+                     and n.unique_id not in guard.depends_on.nodes)
+    assert not missing, (f"add `-- depends_on: {{{{ ref('<name>') }}}}` to tests/privacy/{GUARD}.sql"
+                         f" for {missing}")
 
 
 @pytest.mark.mutates_warehouse
