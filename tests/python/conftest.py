@@ -2,7 +2,7 @@
 
 One Spark session serves the whole test run (a JVM start costs ~10 s), and
 one warehouse is built in it, once, through the user's own entry points
-(generator CLI, loader CLI, `dbt build`, the DP release, detect_pii CLI).
+(generator CLI, loader CLI, `dbt build`, the DP release CLI, detect_pii CLI).
 Every read-only test reads that warehouse; tests that change it are marked
 `mutates_warehouse` and run last.
 
@@ -109,15 +109,14 @@ def _failures(result) -> list[str]:
 def built(spark, landing: Path, test_root: Path):
     """The shared warehouse: the landing files loaded by the loader CLI, then
     `dbt build` (seeds, models, data tests and unit tests; the default `dev`
-    selector), then the DP release (`make release`), then the PII detector CLI,
+    selector), then the DP release CLI (`make release`), then the PII detector CLI,
     which fails if a raw column holds detected PII and declares no policy."""
     from dbt_helpers import run_dbt
 
     assert _cli("load_raw").main(["--input", str(landing), "--quiet"]) == 0
     result = run_dbt(["build"])
     assert result.success, f"dbt build failed: {_failures(result)}"
-    release = run_dbt(["build", "--selector", "release"])
-    assert release.success, f"the DP release failed: {_failures(release)}"
+    assert _cli("release_dp").main(["--reason", "pytest shared warehouse"], spark=spark) == 0
     findings = test_root / "pii_findings.json"
     assert _cli("detect_pii").main(["--json", str(findings)], spark=spark) == 0
     return result
