@@ -75,17 +75,24 @@ def spent(spark: SparkSession, period: str) -> float:
     return float(row["spent"])
 
 
-def spend(spark: SparkSession, *, release_id: str, relation: str, period: str, epsilon: float,
-          sensitivity: float, total_epsilon: float, dbt_invocation_id: str) -> float:
-    """Record the release's epsilon, or refuse it if it would take the
-    period past `total_epsilon`; the period's spend after it. Call it while
-    holding `locked()`."""
+def check(spark: SparkSession, *, relation: str, period: str, epsilon: float, total_epsilon: float) -> float:
+    """The period's spend so far, or a UserError if `epsilon` more would
+    take it past `total_epsilon`. Only authoritative under `locked()`."""
     before = spent(spark, period)
     if before + epsilon > total_epsilon + 1e-9:
         raise UserError(
             f"Privacy budget exceeded: release {relation} needs epsilon {epsilon:g} but period"
             f" {period!r} has spent {before:g} of total_epsilon {total_epsilon:g}."
             " Nothing was released; see docs/privacy.md.")
+    return before
+
+
+def spend(spark: SparkSession, *, release_id: str, relation: str, period: str, epsilon: float,
+          sensitivity: float, total_epsilon: float, dbt_invocation_id: str) -> float:
+    """Record the release's epsilon, or refuse it if it would take the
+    period past `total_epsilon`; the period's spend after it. Call it while
+    holding `locked()`."""
+    before = check(spark, relation=relation, period=period, epsilon=epsilon, total_epsilon=total_epsilon)
     spark.sql(
         f"insert into {LEDGER_TABLE} select :release_id, :relation, :period, :epsilon,"
         " :sensitivity, current_timestamp(), :invocation",

@@ -72,6 +72,12 @@ def run(spark: SparkSession, reason: str, config: dp_config.DpConfig | None = No
     settings = config or dp_config.load()
     release_id = uuid.uuid4().hex
     try:
+        # Refuse early, before building anything, when the budget is spent;
+        # the check that counts is repeated under the lock.
+        count_noise, revenue_noise = mechanisms(settings)
+        ledger.check(spark, relation=PUBLISHED_TABLE, period=settings.period,
+                     epsilon=count_noise.epsilon + revenue_noise.epsilon,
+                     total_epsilon=settings.total_epsilon)
         cells = read_clipped_cells(spark, settings, release_id, build_clipped_cells(settings, release_id))
         release = spend_and_publish(spark, settings, cells, release_id)
     except UserError as exc:
@@ -148,11 +154,16 @@ def _check_domain(table: pa.Table, settings: dp_config.DpConfig) -> None:
                         f"{settings.last_date} x event types x regions, each cell once; nothing was released")
 
 
+def mechanisms(settings: dp_config.DpConfig) -> tuple[noise.LaplaceMechanism, noise.LaplaceMechanism]:
+    """The count and the revenue mechanisms, each with half the epsilon."""
+    return (noise.discrete_laplace(settings.count_sensitivity, settings.epsilon / 2),
+            noise.discrete_laplace(settings.revenue_sensitivity_cents, settings.epsilon / 2))
+
+
 def spend_and_publish(spark: SparkSession, settings: dp_config.DpConfig, cells: ClippedCells,
                       release_id: str) -> Release:
     """Spend, draw the noise and publish, under the budget lock."""
-    count_noise = noise.discrete_laplace(settings.count_sensitivity, settings.epsilon / 2)
-    revenue_noise = noise.discrete_laplace(settings.revenue_sensitivity_cents, settings.epsilon / 2)
+    count_noise, revenue_noise = mechanisms(settings)
     epsilon = count_noise.epsilon + revenue_noise.epsilon
     with ledger.locked():
         spent_after = ledger.spend(

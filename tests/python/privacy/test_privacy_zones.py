@@ -16,6 +16,7 @@ import pytest
 
 from conftest import string_values
 from dbt_helpers import REPO_ROOT
+from dbt_helpers import dbt_outcome as _dbt_outcome
 from reference_pipeline import pseudonym, read_rows
 
 ANONYMIZED_TABLES = (
@@ -25,18 +26,6 @@ ANONYMIZED_TABLES = (
     "anonymized.int_users_k_anonymized",
 )
 QUASI_IDENTIFIERS = ("age_band", "gender", "postcode_prefix", "region")
-
-
-def _dbt_outcome(args: list[str]) -> tuple[bool, str]:
-    """Run dbt in-process; (success, every error message), whether the
-    failure is a node's or an on-run-start hook's."""
-    from dbt.cli.main import dbtRunner
-
-    result = dbtRunner().invoke([*args, "--project-dir", str(REPO_ROOT)])
-    messages = [str(result.exception or "")]
-    if result.result is not None and hasattr(result.result, "results"):
-        messages += [str(r.message or "") for r in result.result.results]
-    return bool(result.success), "\n".join(messages)
 
 
 def _pseudonyms(spark, table: str) -> set[str]:
