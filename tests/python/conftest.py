@@ -126,7 +126,8 @@ def built(spark, landing: Path, test_root: Path):
 def unit_test_results(request, test_root: Path) -> dict[str, str]:
     """{unit test id: status} of every dbt unit test of the project.
 
-    In the full suite they ran inside the shared build. Under `make unit`
+    In the full suite they ran inside the shared build (those of models the
+    dev selector leaves out run here with `dbt test`). Under `make unit`
     (SANTEFLUX_TEST_SCOPE=unit) the smallest warehouse that lets them run is
     made instead: dbt unit tests read the column types of each tested
     model's inputs from the warehouse, so a tiny landing is loaded, then
@@ -135,7 +136,7 @@ def unit_test_results(request, test_root: Path) -> dict[str, str]:
     from dbt_helpers import run_dbt
 
     if TEST_SCOPE != "unit":
-        results = request.getfixturevalue("built").result.results
+        results = list(request.getfixturevalue("built").result.results)
     else:
         request.getfixturevalue("spark")
         tiny = test_root / "landing-unit"
@@ -145,7 +146,14 @@ def unit_test_results(request, test_root: Path) -> dict[str, str]:
         # Seeds, every model created empty, and the unit tests; no data tests.
         empty = run_dbt(["build", "--empty", "--exclude", "resource_type:test"])
         assert empty.success, f"dbt build --empty failed: {_failures(empty)}"
-        results = empty.result.results
+        results = list(empty.result.results)
+    # A dbt build runs a unit test only together with its model, and the dev
+    # selector leaves the DP release's input out: its unit test runs alone.
+    ran = {r.node.unique_id for r in results}
+    left_out = [test.name for unique_id, test in run_dbt(["parse"]).result.unit_tests.items()
+                if unique_id not in ran]
+    if left_out:
+        results += run_dbt(["test", "--select", *left_out]).result.results
     return {r.node.unique_id: str(r.status) for r in results
             if str(r.node.resource_type) == "unit_test"}
 
