@@ -48,14 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None, spark=None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("SANTEFLUX_HOME", str(paths.home()))
+    from sflux.core.spark import get_spark
     from sflux.dp import release
 
     try:
-        if spark is None:
-            from sflux.core.spark import get_spark
-
-            spark = get_spark()
-        done = release.run(spark, args.reason)
+        done = release.run(spark or get_spark(), args.reason)
     except UserError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1

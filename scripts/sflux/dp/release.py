@@ -80,9 +80,12 @@ def run(spark: SparkSession, reason: str, config: dp_config.DpConfig | None = No
                      total_epsilon=settings.total_epsilon)
         cells = read_clipped_cells(spark, settings, release_id, build_clipped_cells(settings, release_id))
         release = spend_and_publish(spark, settings, cells, release_id)
-    except UserError as exc:
-        audit.record(spark, AUDIT_OPERATION, status="refused",
-                     details={"release_id": release_id, "reason": reason, "error": str(exc)})
+    except Exception as exc:
+        # A refusal (UserError) or a failure midway: audited either way. A
+        # failure after the ledger recorded the spend still counts.
+        audit.record(spark, AUDIT_OPERATION, status="refused" if isinstance(exc, UserError) else "failed",
+                     details={"release_id": release_id, "reason": reason,
+                              "error": (str(exc).splitlines() or [type(exc).__name__])[0]})
         raise
     audit.record(spark, AUDIT_OPERATION, status="success", relations={PUBLISHED_TABLE: release.cells},
                  details={"release_id": release_id, "reason": reason, "period": release.period,
