@@ -11,7 +11,7 @@ it. The noise comes from OpenDP's discrete Laplace sampler; nothing seeds it.
 
 Steps: dbt builds the clipped exact cells in the restricted zone; under a
 lock, raw.dp_budget_ledger records the release's epsilon or refuses it; noise
-is added; the noisy table replaces the published one in one rename;
+is added; the noisy table replaces the published one by a drop and a rename;
 raw.privacy_audit_log records the release (or the refusal) with the reason.
 
 Example:

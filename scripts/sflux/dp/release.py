@@ -8,8 +8,9 @@ analytics.fct_daily_event_counts_dp:
 2. under the budget lock, the ledger records the release's epsilon or
    refuses it;
 3. OpenDP adds discrete Laplace noise to every cell (sflux.dp.noise);
-4. the noisy table replaces the published one in one rename, so readers
-   see the old release or the new one, never a half-written one;
+4. the noisy table, written beside the published one, replaces it by a
+   drop and a rename (metastore operations): readers see the old release
+   or the new one, never a half-written one (for an instant, no table);
 5. the audit log records who released what, and why (or why not).
 
 A `dbt build` never does any of this: the published table is no dbt model.
@@ -206,7 +207,8 @@ def _published_table(keys: pa.Table, counts: list[int], cents: list[int], releas
 
 def _replace_published(spark: SparkSession, published: pa.Table) -> None:
     """Write the release beside the published table, then swap it in by a
-    rename: a metastore operation, so no reader sees a partial release."""
+    drop and a rename, metastore operations: no reader sees a partial
+    release (between the two, for an instant, there is no table)."""
     spark.sql(f"drop table if exists {INCOMING_TABLE}")
     spark.createDataFrame(published).write.format("parquet").saveAsTable(INCOMING_TABLE)
     spark.sql(f"drop table if exists {PUBLISHED_TABLE}")
