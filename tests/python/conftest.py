@@ -2,7 +2,7 @@
 
 One Spark session serves the whole test run (a JVM start costs ~10 s), and
 one warehouse is built in it, once, through the user's own entry points
-(generator CLI, loader CLI, `dbt build`, the DP release, detect_pii CLI).
+(generator CLI, loader CLI, `dbt build`, the DP release CLI, detect_pii CLI).
 Every read-only test reads that warehouse; tests that change it are marked
 `mutates_warehouse` and run last.
 
@@ -111,15 +111,14 @@ def _failures(result) -> list[str]:
 def built(spark, landing: Path, test_root: Path):
     """The shared warehouse: the landing files loaded by the loader CLI, then
     `dbt build` (seeds, models, data tests and unit tests; the default `dev`
-    selector), then the DP release (`make release`), then the PII detector CLI,
+    selector), then the DP release CLI (`make release`), then the PII detector CLI,
     which fails if a raw column holds detected PII and declares no policy."""
     from dbt_helpers import run_dbt
 
     assert _cli("load_raw").main(["--input", str(landing), "--quiet"]) == 0
     result = run_dbt(["build"])
     assert result.success, f"dbt build failed: {_failures(result)}"
-    release = run_dbt(["build", "--selector", "release"])
-    assert release.success, f"the DP release failed: {_failures(release)}"
+    assert _cli("release_dp").main(["--reason", "pytest shared warehouse"], spark=spark) == 0
     findings = test_root / "pii_findings.json"
     assert _cli("detect_pii").main(["--json", str(findings)], spark=spark) == 0
     return result
@@ -159,7 +158,8 @@ def _thrift_pipeline_in_background(thrift_pipeline):
 def unit_test_results(request, test_root: Path) -> dict[str, str]:
     """{unit test id: status} of every dbt unit test of the project.
 
-    In the full suite they ran inside the shared build. Under `make unit`
+    In the full suite they ran inside the shared build (those of models the
+    dev selector leaves out run here with `dbt test`). Under `make unit`
     (SANTEFLUX_TEST_SCOPE=unit) the smallest warehouse that lets them run is
     made instead: dbt unit tests read the column types of each tested
     model's inputs from the warehouse, so a tiny landing is loaded, then
@@ -168,7 +168,7 @@ def unit_test_results(request, test_root: Path) -> dict[str, str]:
     from dbt_helpers import run_dbt
 
     if TEST_SCOPE != "unit":
-        results = request.getfixturevalue("built").result.results
+        results = list(request.getfixturevalue("built").result.results)
     else:
         request.getfixturevalue("spark")
         tiny = test_root / "landing-unit"
@@ -178,7 +178,14 @@ def unit_test_results(request, test_root: Path) -> dict[str, str]:
         # Seeds, every model created empty, and the unit tests; no data tests.
         empty = run_dbt(["build", "--empty", "--exclude", "resource_type:test"])
         assert empty.success, f"dbt build --empty failed: {_failures(empty)}"
-        results = empty.result.results
+        results = list(empty.result.results)
+    # A dbt build runs a unit test only together with its model, and the dev
+    # selector leaves the DP release's input out: its unit test runs alone.
+    ran = {r.node.unique_id for r in results}
+    left_out = [test.name for unique_id, test in run_dbt(["parse"]).result.unit_tests.items()
+                if unique_id not in ran]
+    if left_out:
+        results += run_dbt(["test", "--select", *left_out]).result.results
     return {r.node.unique_id: str(r.status) for r in results
             if str(r.node.resource_type) == "unit_test"}
 

@@ -2,9 +2,9 @@
 across the datasets that must join (and not the users table), consent is
 honoured everywhere, tokens round-trip, the users table is k-anonymous, the leak
 guard catches a planted leak, an undeclared raw column stops the build, the
-DP budget ledger refuses an over-budget release, the key registry refuses
-an unrecorded rotation, and a rotation is audited (and refused while the
-erasure register holds anyone)."""
+key registry refuses an unrecorded rotation, and a rotation is audited (and
+refused while the erasure register holds anyone). The DP release is tested
+in tests/python/dp/."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import pytest
 
 from conftest import string_values
 from dbt_helpers import REPO_ROOT
+from dbt_helpers import dbt_outcome as _dbt_outcome
 from reference_pipeline import pseudonym, read_rows
 from sflux.privacy import keys
 
@@ -24,18 +25,6 @@ ANONYMIZED_TABLES = (
     "anonymized.stg_app__events",
 )
 QUASI_IDENTIFIERS = ("age_band", "gender", "postcode_prefix", "region", "country")
-
-
-def _dbt_outcome(args: list[str]) -> tuple[bool, str]:
-    """Run dbt in-process; (success, every error message), whether the
-    failure is a node's or an on-run-start hook's."""
-    from dbt.cli.main import dbtRunner
-
-    result = dbtRunner().invoke([*args, "--project-dir", str(REPO_ROOT)])
-    messages = [str(result.exception or "")]
-    if result.result is not None and hasattr(result.result, "results"):
-        messages += [str(r.message or "") for r in result.result.results]
-    return bool(result.success), "\n".join(messages)
 
 
 def _pseudonyms(spark, table: str) -> set[str]:
@@ -283,31 +272,6 @@ def test_undeclared_raw_column_stops_the_build_and_is_detected(spark, built, tes
     finally:
         spark.sql("drop table if exists raw.users")
         spark.sql("alter table raw.users_backup rename to raw.users")
-
-
-def _ledger(spark) -> list[dict]:
-    return [r.asDict() for r in spark.sql(
-        "select * from raw.dp_budget_ledger order by released_at").collect()]
-
-
-@pytest.mark.mutates_warehouse
-def test_dp_ledger_records_releases_and_refuses_one_over_budget(spark, built):
-    ledger = _ledger(spark)
-    assert ledger and ledger[-1]["relation"].endswith("fct_daily_event_counts_dp")
-    spent = sum(r["epsilon"] for r in ledger if r["budget_period"] == "2026")
-    release = ["run", "--select", "fct_daily_event_counts_dp"]
-    before = spark.table("analytics.fct_daily_event_counts_dp").collect()
-
-    ok, message = _dbt_outcome([*release, "--vars", json.dumps({"dp_total_epsilon": spent + 0.25})])
-    assert not ok
-    assert "Privacy budget exceeded" in message
-    assert len(_ledger(spark)) == len(ledger), "a refused release must not be recorded"
-    assert spark.table("analytics.fct_daily_event_counts_dp").collect() == before
-
-    ok, message = _dbt_outcome([*release, "--vars", json.dumps({"dp_total_epsilon": spent + 0.5})])
-    assert ok, message
-    after = _ledger(spark)
-    assert len(after) == len(ledger) + 1 and after[-1]["epsilon"] == 0.5
 
 
 @pytest.mark.mutates_warehouse
