@@ -67,6 +67,11 @@ def kill_at_fault_point(step: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _holds_anything(spark: SparkSession, relations, subject, in_files: dict[str, int]) -> bool:
+    return bool(in_files or residues.scan_exports(subject.user_id, subject.pseudonym).found
+                or any(subject_rows(spark, r, subject).count() for r in relations))
+
+
 def erase(spark: SparkSession, user_id: str, landing: list[Path] | None,
           rebuild: Callable[[], None], log: Callable[[str], None],
           checkpoint: Callable[[str], None] = kill_at_fault_point) -> dict[str, int]:
@@ -78,11 +83,10 @@ def erase(spark: SparkSession, user_id: str, landing: list[Path] | None,
     planned = planned or register.Plan()
     subject = resolve_subject(spark, user_id, planned.tokenized_values)
     relations = [r for r in subject_data.discover() if _exists(spark, r.relation)]
-    held = {r.relation: subject_rows(spark, r, subject).count() for r in relations}
     dirs = residues.landing_dirs(landing)
     in_files = residues.check_landing(dirs, planned.landing_files, user_id, pseudonym).found
-    in_exports = residues.scan_exports(user_id, pseudonym).found
-    if not any(held.values()) and not in_files and not in_exports:
+    # A request in progress is finished whatever is left; otherwise look first.
+    if status != register.IN_PROGRESS and not _holds_anything(spark, relations, subject, in_files):
         if status is None:
             audit.record(spark, "erase", status="not_found", subject_pseudonym_id=pseudonym)
             raise SubjectNotFound(f"no data held about user id {user_id!r}: nothing to erase")
