@@ -29,8 +29,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import SCRIPTS
 from dbt_helpers import REPO_ROOT
+
+pytestmark = pytest.mark.spark  # its subprocesses start JVMs: not for `make check`
 
 TESTS = Path(__file__).resolve().parents[1]
 ROTATION = ["build", "--select", "city_regions", "--resource-type", "seed", "--full-refresh",
