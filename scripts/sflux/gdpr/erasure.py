@@ -25,13 +25,13 @@ from typing import Callable
 from pyspark.sql import SparkSession
 
 from sflux.gdpr import register, residues, subject_data
+from sflux.core.spark import table_exists
 from sflux.gdpr.subject_rights import (
     SubjectNotFound,
-    _exists,
-    _q,
     checked_key_version,
     holds_as_field,
     pseudonym_of,
+    quoted,
     remove_rows,
     resolve_subject,
     subject_rows,
@@ -43,8 +43,6 @@ FAULT_ENV = "SANTEFLUX_ERASE_FAULT_AFTER"
 # Records of the erasure itself: they keep the pseudonym on purpose (proof
 # that the request was honoured), so verification does not count them.
 ERASURE_RECORDS = (register.REGISTER, audit.AUDIT_TABLE)
-
-__all__ = ["ErasureIncomplete", "SubjectNotFound", "erase", "verify_erasure"]
 
 
 class ErasureIncomplete(Exception):
@@ -82,7 +80,7 @@ def erase(spark: SparkSession, user_id: str, landing: list[Path] | None,
     status, planned = register.latest(spark, pseudonym)
     planned = planned or register.Plan()
     subject = resolve_subject(spark, user_id, planned.tokenized_values)
-    relations = [r for r in subject_data.discover() if _exists(spark, r.relation)]
+    relations = [r for r in subject_data.discover() if table_exists(spark, r.relation)]
     dirs = residues.landing_dirs(landing)
     in_files = residues.check_landing(dirs, planned.landing_files, user_id, pseudonym).found
     # A request in progress is finished whatever is left; otherwise look first.
@@ -149,13 +147,13 @@ def _table_hits(spark: SparkSession, name: str, subject) -> int:
     values = {f"v{i}": value for i, value in enumerate(subject.tokenized_values)}
 
     def matches(column: str) -> str:
-        found = [f"{_q(column)} = :pseudonym", holds_as_field(_q(column), "uid")]
+        found = [f"{quoted(column)} = :pseudonym", holds_as_field(quoted(column), "uid")]
         if values:
-            found.append(f"{_q(column)} in ({', '.join(':' + k for k in values)})")
+            found.append(f"{quoted(column)} in ({', '.join(':' + k for k in values)})")
         return " or ".join(found)
 
     predicate = " or ".join(matches(c) for c in columns)
-    return int(spark.sql(f"select count(*) from {_q(name)} where {predicate}",
+    return int(spark.sql(f"select count(*) from {quoted(name)} where {predicate}",
                          args={"uid": subject.user_id, "pseudonym": subject.pseudonym, **values}
                          ).collect()[0][0])
 

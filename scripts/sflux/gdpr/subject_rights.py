@@ -39,7 +39,7 @@ class SubjectNotFound(UserError):
     """No relation or managed file holds the subject."""
 
 
-def _q(name: str) -> str:
+def quoted(name: str) -> str:
     """Quote a dotted identifier from the manifest."""
     return ".".join("`" + part.replace("`", "``") + "`" for part in name.split("."))
 
@@ -109,8 +109,8 @@ def resolve_subject(spark: SparkSession, user_id: str, planned: list[str] = ()) 
         if policy.treatment != "tokenize" or not _exists(spark, policy.table):
             continue
         rows = spark.sql(
-            f"select distinct cast({_q(policy.column)} as string) from {_q(policy.table)}"
-            f" where user_id = :uid and {_q(policy.column)} is not null",
+            f"select distinct cast({quoted(policy.column)} as string) from {quoted(policy.table)}"
+            f" where user_id = :uid and {quoted(policy.column)} is not null",
             args={"uid": user_id},
         ).collect()
         subject.tokenized_values += [r[0] for r in rows if r[0] not in subject.tokenized_values]
@@ -130,7 +130,7 @@ def _where(relation: SubjectRelation, subject: Subject) -> tuple[str, dict[str, 
     if not keys:
         return "false", {}
     names = [f"k{i}" for i in range(len(keys))]
-    column = f"cast({_q(relation.key_column)} as string)"
+    column = f"cast({quoted(relation.key_column)} as string)"
     if relation.key_kind == "raw_text":
         # Free text (a quarantined line): the id as a whole field, quoted
         # literally (\\Q...\\E) so no character of it acts as a regex.
@@ -142,7 +142,7 @@ def _where(relation: SubjectRelation, subject: Subject) -> tuple[str, dict[str, 
 
 def subject_rows(spark: SparkSession, relation: SubjectRelation, subject: Subject):
     clause, args = _where(relation, subject)
-    return spark.sql(f"select * from {_q(relation.relation)} where {clause}", args=args)
+    return spark.sql(f"select * from {quoted(relation.relation)} where {clause}", args=args)
 
 
 # --------------------------------------------------------------------------
@@ -213,15 +213,15 @@ def remove_rows(spark: SparkSession, relation: SubjectRelation, subject: Subject
     """Rewrite the relation without the subject's rows; only the partitions
     holding them are rewritten. Idempotent: a rerun finds nothing to remove."""
     clause, args = _where(relation, subject)
-    n = spark.sql(f"select count(*) from {_q(relation.relation)} where {clause}", args=args).collect()[0][0]
+    n = spark.sql(f"select count(*) from {quoted(relation.relation)} where {clause}", args=args).collect()[0][0]
     if n == 0:
         return 0
-    table = _q(relation.relation)
+    table = quoted(relation.relation)
     partitions = [c.name for c in spark.catalog.listColumns(relation.relation) if c.isPartition]
-    scratch = _q(relation.relation.split(".")[0] + "._erasure_scratch_" + relation.relation.split(".")[1])
+    scratch = quoted(relation.relation.split(".")[0] + "._erasure_scratch_" + relation.relation.split(".")[1])
     spark.sql(f"drop table if exists {scratch}")
     if partitions:
-        cols = ", ".join(_q(p) for p in partitions)
+        cols = ", ".join(quoted(p) for p in partitions)
         spark.sql(
             f"create table {scratch} using parquet as select * from {table}"
             f" where ({cols}) in (select {cols} from {table} where {clause}) and not ({clause})",
@@ -233,7 +233,7 @@ def remove_rows(spark: SparkSession, relation: SubjectRelation, subject: Subject
         emptied = spark.sql(
             f"select distinct {cols} from {table} where {clause}", args=args).collect()
         for row in emptied:
-            spec = ", ".join(f"{_q(p)} = {_literal(row[p])}" for p in partitions)
+            spec = ", ".join(f"{quoted(p)} = {_literal(row[p])}" for p in partitions)
             spark.sql(f"alter table {table} drop if exists partition ({spec})")
     else:
         spark.sql(f"create table {scratch} using parquet as select * from {table} where not ({clause})",
@@ -259,18 +259,18 @@ def purge_expired(spark: SparkSession, as_of: date, log: Callable[[str], None]) 
             continue
         if not relation.retention_column:
             raise UserError(f"{relation.resource}: retention_days needs retention_column")
-        column = _q(relation.retention_column)
+        column = quoted(relation.retention_column)
         clause = f"to_date({column}) < date_sub(:as_of, {int(relation.retention_days)})"
         args = {"as_of": as_of}
-        n = spark.sql(f"select count(*) from {_q(relation.relation)} where {clause}", args=args).collect()[0][0]
+        n = spark.sql(f"select count(*) from {quoted(relation.relation)} where {clause}", args=args).collect()[0][0]
         if n:
-            table = _q(relation.relation)
+            table = quoted(relation.relation)
             partitions = [c.name for c in spark.catalog.listColumns(relation.relation) if c.isPartition]
             if partitions == [relation.retention_column]:
                 for row in spark.sql(f"select distinct {column} from {table} where {clause}", args=args).collect():
                     spark.sql(f"alter table {table} drop if exists partition ({column} = {_literal(row[0])})")
             else:
-                scratch = _q(relation.relation.split(".")[0] + "._purge_scratch_" + relation.relation.split(".")[1])
+                scratch = quoted(relation.relation.split(".")[0] + "._purge_scratch_" + relation.relation.split(".")[1])
                 spark.sql(f"drop table if exists {scratch}")
                 spark.sql(f"create table {scratch} using parquet as select * from {table} where not ({clause})",
                           args=args)
