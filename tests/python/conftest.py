@@ -128,6 +128,36 @@ def built(spark, landing: Path, test_root: Path):
     return result
 
 
+def _runs_thrift_tests(session) -> bool:
+    return os.environ.get("SANTEFLUX_SKIP_THRIFT") != "1" and any(
+        item.nodeid.startswith(THRIFT_TESTS) for item in session.items)
+
+
+THRIFT_TESTS = "tests/python/cluster/test_thrift.py"
+
+
+@pytest.fixture(scope="session")
+def thrift_pipeline(request, test_root: Path, pseudonym_key: str):
+    """The Thrift path's pipeline (loader, cluster, `dbt build --target
+    thrift`), started in the background when the session begins if a Thrift
+    test is selected, else None. Its cluster is stopped at the end."""
+    if not _runs_thrift_tests(request.session):
+        yield None
+        return
+    from thrift_pipeline import ThriftPipeline
+
+    landing = request.getfixturevalue("landing")
+    pipeline = ThriftPipeline(landing, test_root / "thrift", pseudonym_key).start()
+    yield pipeline
+    pipeline.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _thrift_pipeline_in_background(thrift_pipeline):
+    """Requested by the first test, so the pipeline overlaps the suite."""
+    return thrift_pipeline
+
+
 @pytest.fixture(scope="session")
 def unit_test_results(request, test_root: Path) -> dict[str, str]:
     """{unit test id: status} of every dbt unit test of the project.
@@ -182,12 +212,19 @@ def current_consent(spark) -> set[str]:
 
 def pytest_collection_modifyitems(config, items):
     """Mark every test that needs a Spark JVM (through the `spark` fixture,
-    directly or not) `spark`; run the tests that change the shared warehouse
-    after every test that compares it with the landing files."""
+    directly or not) `spark`; run the Thrift tests after every other
+    read-only test (their pipeline runs in the background meanwhile), and
+    the tests that change the shared warehouse after all of them."""
     for item in items:
         if "spark" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.spark)
-    items.sort(key=lambda item: item.get_closest_marker("mutates_warehouse") is not None)
+
+    def order(item) -> int:
+        if item.get_closest_marker("mutates_warehouse") is not None:
+            return 2
+        return 1 if item.nodeid.startswith(THRIFT_TESTS) else 0
+
+    items.sort(key=order)
 
 
 def string_values(spark, schemas=("anonymized", "analytics")) -> set[str]:
