@@ -37,7 +37,8 @@ from sflux.gdpr.subject_rights import (
     subject_rows,
     validate_user_id,
 )
-from sflux.privacy import audit
+from sflux.privacy import audit, keys
+from sflux.privacy.vault import VAULT_TABLE
 
 FAULT_ENV = "SANTEFLUX_ERASE_FAULT_AFTER"
 # Records of the erasure itself: they keep the pseudonym on purpose (proof
@@ -63,6 +64,17 @@ def kill_at_fault_point(step: str) -> None:
     """The checkpoint of a real run: SIGKILL this process if FAULT_ENV names `step`."""
     if os.environ.get(FAULT_ENV) == step:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _vault_tokens(spark: SparkSession, values: list[str]) -> list[str]:
+    """The vault's tokens of the subject's tokenized values: the tokens the
+    anonymized zone carries in their place."""
+    if not values or not table_exists(spark, VAULT_TABLE):
+        return []
+    params = {f"v{i}": v for i, v in enumerate(values)}
+    return sorted(r[0] for r in spark.sql(
+        f"select token from {VAULT_TABLE} where token_value in ({', '.join(':' + k for k in params)})",
+        args=params).collect())
 
 
 def _holds_anything(spark: SparkSession, relations, subject, in_files: dict[str, int]) -> bool:
@@ -95,7 +107,8 @@ def erase(spark: SparkSession, user_id: str, landing: list[Path] | None,
     # The plan before any deletion: from here on the loader skips the
     # subject, and a rerun knows every value and file to clean.
     data_files = {str(p) for p in residues.landing_files(dirs, planned.landing_files)[0]}
-    plan = planned.merged(register.Plan(subject.tokenized_values, sorted(set(in_files) & data_files)))
+    plan = planned.merged(register.Plan(subject.tokenized_values, sorted(set(in_files) & data_files),
+                                        _vault_tokens(spark, subject.tokenized_values)))
     if status != register.IN_PROGRESS or plan != planned:
         register.record(spark, pseudonym, user_id, register.IN_PROGRESS, plan, version)
     checkpoint("plan")
@@ -137,25 +150,20 @@ def erase(spark: SparkSession, user_id: str, landing: list[Path] | None,
     return removed
 
 
-def _table_hits(spark: SparkSession, name: str, subject) -> int:
-    """Rows of one relation holding the raw id (as a whole field anywhere in
-    a text: a quarantined line holds it among other fields), the pseudonym,
-    or a value the vault tokenized for the subject, in any string column."""
+def _table_hits(spark: SparkSession, name: str, user_id: str, exact: list[str]) -> int:
+    """Rows of one relation holding, in any string column, the raw id as a
+    whole field anywhere in a text (a quarantined line holds it among other
+    fields) or one of the `exact` values (pseudonyms, tokenized values,
+    tokens)."""
     columns = [f.name for f in spark.table(name).schema.fields if f.dataType.simpleString() == "string"]
     if not columns:
         return 0
-    values = {f"v{i}": value for i, value in enumerate(subject.tokenized_values)}
-
-    def matches(column: str) -> str:
-        found = [f"{quoted(column)} = :pseudonym", holds_as_field(quoted(column), "uid")]
-        if values:
-            found.append(f"{quoted(column)} in ({', '.join(':' + k for k in values)})")
-        return " or ".join(found)
-
-    predicate = " or ".join(matches(c) for c in columns)
+    values = {f"v{i}": value for i, value in enumerate(exact)}
+    in_values = ", ".join(":" + k for k in values)
+    predicate = " or ".join(f"{quoted(c)} in ({in_values}) or {holds_as_field(quoted(c), 'uid')}"
+                            for c in columns)
     return int(spark.sql(f"select count(*) from {quoted(name)} where {predicate}",
-                         args={"uid": subject.user_id, "pseudonym": subject.pseudonym, **values}
-                         ).collect()[0][0])
+                         args={"uid": user_id, **values}).collect()[0][0])
 
 
 def verify_erasure(spark: SparkSession, user_id: str, landing: list[Path] | None) -> residues.Scan:
@@ -168,12 +176,20 @@ def verify_erasure(spark: SparkSession, user_id: str, landing: list[Path] | None
     status, planned = register.latest(spark, pseudonym)
     planned = planned or register.Plan()
     subject = resolve_subject(spark, user_id, planned.tokenized_values)
+    # The subject under every key the zones use: their pseudonym, their
+    # pseudonym in each domain (a table keyed so is only cleaned by the
+    # rebuild), their tokenized values and the tokens that replaced them.
+    domains = subject_data.pseudonym_domains()
+    in_domains = list(spark.sql("select " + ", ".join(keys.domain_pseudonym_sql(":p", d) for d in domains),
+                                args={"p": pseudonym}).first()) if domains else []
+    exact = [pseudonym, *in_domains, *subject.tokenized_values,
+             *sorted({*planned.tokens, *_vault_tokens(spark, subject.tokenized_values)})]
     scan = residues.Scan()
     for schema in [d.name for d in spark.catalog.listDatabases()]:
         for table in spark.catalog.listTables(schema):
             name = f"{schema}.{table.name}"
             if not table.isTemporary and name not in ERASURE_RECORDS:
-                if n := _table_hits(spark, name, subject):
+                if n := _table_hits(spark, name, user_id, exact):
                     scan.found[name] = n
     if status == register.IN_PROGRESS:
         scan.found[f"{register.REGISTER}: the erasure is still in progress, rerun erase"] = 1

@@ -10,7 +10,7 @@ zone. Append-only: one row per status change of a request, the latest wins.
                         a secret derived from the same key
                         (keys.record_secret_sql), base64
 
-The plan ({user_id, tokenized_values, landing_files}) is recorded before
+The plan ({user_id, tokenized_values, tokens, landing_files}) is recorded before
 anything is deleted, so a rerun after a crash still knows what to delete
 once raw.users no longer holds the subject's tokenized values; and the
 encrypted user id is what lets a key rotation re-key the register
@@ -39,10 +39,12 @@ class Plan:
 
     tokenized_values: list[str] = field(default_factory=list)
     landing_files: list[str] = field(default_factory=list)
+    tokens: list[str] = field(default_factory=list)  # their vault tokens, found in other tables
 
     def merged(self, other: Plan) -> Plan:
         return Plan(sorted({*self.tokenized_values, *other.tokenized_values}),
-                    sorted({*self.landing_files, *other.landing_files}))
+                    sorted({*self.landing_files, *other.landing_files}),
+                    sorted({*self.tokens, *other.tokens}))
 
 
 def ensure(spark: SparkSession) -> None:
@@ -72,7 +74,8 @@ def latest(spark: SparkSession, pseudonym: str) -> tuple[str | None, Plan | None
     if row[1] is None:
         return row[0], None
     record = json.loads(row[1])
-    return row[0], Plan(list(record["tokenized_values"]), list(record["landing_files"]))
+    return row[0], Plan(list(record["tokenized_values"]), list(record["landing_files"]),
+                        list(record.get("tokens", [])))
 
 
 def record(spark: SparkSession, pseudonym: str, user_id: str, status: str, plan: Plan,
@@ -80,7 +83,7 @@ def record(spark: SparkSession, pseudonym: str, user_id: str, status: str, plan:
     """Append one row: the status, and the plan encrypted inside Spark."""
     ensure(spark)
     payload = json.dumps({"user_id": user_id, "tokenized_values": plan.tokenized_values,
-                          "landing_files": plan.landing_files}, sort_keys=True)
+                          "landing_files": plan.landing_files, "tokens": plan.tokens}, sort_keys=True)
     spark.sql(
         f"insert into {REGISTER} ({', '.join(name for name, _ in COLUMNS)})"
         " select :p, :s, current_timestamp(), :v,"

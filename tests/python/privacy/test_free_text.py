@@ -40,18 +40,15 @@ def test_known_identifiers_are_found_as_whole_words():
     assert "m-77" in id_like_words("request about m-77, again.")
 
 
-def test_detokenize_refuses_a_reason_holding_personal_data(spark, built, pseudonym_key, capsys):
-    from reference_pipeline import pseudonym
+def test_detokenize_refuses_a_reason_holding_personal_data(spark, built, capsys):
     from sflux.privacy import vault
 
     detokenize = load_script("detokenize")
-    token, member_pseudonym = spark.sql("select national_id_token, user_pseudonym_id"
-                                        " from anonymized.int_users_k_anonymized limit 1").first()
-    member = next(r.asDict() for r in spark.table("raw.users").collect()
-                  if pseudonym(pseudonym_key, r["user_id"]) == member_pseudonym)
-    assert vault._known_ids(spark, ["nobody_at_all", member["user_id"]]) == [member["user_id"]]
-    for reason in (f"request of {member['user_id']}", f"check {member['national_id']} please",
-                   f"asked by {member['email']}"):
+    token, user_id, national_id, email = spark.sql(
+        "select vault.token, users.user_id, users.national_id, users.email from raw.token_vault as vault"
+        " inner join raw.users as users on vault.token_value = users.national_id limit 1").first()
+    assert vault._known_ids(spark, ["nobody_at_all", user_id]) == [user_id]
+    for reason in (f"request of {user_id}", f"check {national_id} please", f"asked by {email}"):
         assert detokenize.main(["--token", token, "--reason", reason], spark=spark) == 1
         captured = capsys.readouterr()
         assert captured.out == "" and "--reason holds personal data" in captured.err
@@ -59,4 +56,4 @@ def test_detokenize_refuses_a_reason_holding_personal_data(spark, built, pseudon
         assert entry["status"] == "rejected_pii_in_reason" and entry["operation"] == "detokenize"
         assert reason not in json.dumps(entry.asDict(), default=str)
     assert detokenize.main(["--token", token, "--reason", "DPO request 2026-17"], spark=spark) == 0
-    assert capsys.readouterr().out.strip() == member["national_id"]
+    assert capsys.readouterr().out.strip() == national_id

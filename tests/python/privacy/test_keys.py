@@ -147,7 +147,7 @@ def test_every_entry_point_refuses_a_wrong_key(spark, built, consenting_users, m
     detokenize = load_script("detokenize")
     member = sorted(consenting_users)[-1]
     bundles = len(list(exports_dir().rglob("manifest.json")))
-    token = spark.sql("select national_id_token from anonymized.int_users_k_anonymized limit 1").first()[0]
+    token = spark.sql("select token from raw.token_vault limit 1").first()[0]
     held = spark.sql("select count(*) from raw.vitals where user_id = :u", args={"u": member}).first()[0]
     monkeypatch.setattr(keys, "KEY_ENV", WRONG_KEY_ENV)
     for argv in (["export", "--user-id", member], ["erase", "--user-id", member, "--no-rebuild"],
