@@ -35,12 +35,17 @@ SCRIPTS = REPO_ROOT / "scripts"
 TEST_ROOT = Path(tempfile.mkdtemp(prefix="santeflux-pytest-"))
 # A fresh random key per run: the key-leak scan looks for exactly this value.
 TEST_KEY = secrets.token_hex(32)
+# A second key of valid length in the JVM's environment, registered nowhere:
+# tests point sflux.privacy.keys.KEY_ENV at it to attack with a wrong key.
+WRONG_KEY_ENV = "SANTEFLUX_TEST_WRONG_KEY"
 
 os.environ["SANTEFLUX_HOME"] = str(REPO_ROOT)
 os.environ["SANTEFLUX_DATA_DIR"] = str(TEST_ROOT / "data")
 os.environ["SANTEFLUX_SPARK_CORES"] = os.environ.get("SANTEFLUX_SPARK_CORES", "2")
 os.environ["DBT_ENV_SECRET_PSEUDONYM_KEY"] = TEST_KEY
+os.environ[WRONG_KEY_ENV] = secrets.token_hex(32)
 os.environ["DBT_PROFILES_DIR"] = str(REPO_ROOT / "profiles")
+os.environ["SANTEFLUX_EXPORTS_DIR"] = str(TEST_ROOT / "exports")  # GDPR export bundles
 os.environ["DBT_TARGET_PATH"] = str(TEST_ROOT / "target")
 os.environ["DBT_LOG_PATH"] = str(TEST_ROOT / "logs")
 os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"

@@ -40,6 +40,7 @@ from sflux.cluster.processes import (
 )
 from sflux.core import paths
 from sflux.core.errors import UserError
+from sflux.privacy import keys
 
 
 def spark_home() -> Path:
@@ -170,6 +171,10 @@ def start(opts: Options) -> dict:
         raise UserError(f"{KEY_ENV} is not set: the Thrift server and executors read the "
                         "pseudonymization key from their environment (e.g. export it from "
                         ".secrets/pseudonym.key, created by `make key`)")
+    # Before any JVM: a wrong key would pseudonymize everything it builds
+    # under a key the registry does not know.
+    keys.require_registered_key_files(opts.data_dir.resolve() / "warehouse",
+                                      "start the cluster that builds with it")
     if opts.workers < 1 or opts.worker_cores < 1:
         raise UserError("--workers and --worker-cores must be at least 1")
     for flag, size in (("--worker-memory", opts.worker_memory), ("--driver-memory", opts.driver_memory)):

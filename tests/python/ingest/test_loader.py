@@ -974,6 +974,14 @@ def pseudonym(key: str, user_id: str) -> str:
 
 
 def create_register(spark, *pseudonyms: str) -> None:
+    """The register gdpr.py writes (the columns the loader reads), and the
+    key registry a dbt build writes: the loader checks its key against it."""
+    from conftest import TEST_KEY
+
+    spark.sql(f"create table if not exists {keys.REGISTRY_TABLE} (key_version int, key_fingerprint string,"
+              " registered_at timestamp, dbt_invocation_id string) using parquet")
+    spark.sql(f"insert into {keys.REGISTRY_TABLE} select 1, :f, current_timestamp(), 'pytest'",
+              args={"f": keys.fingerprint(TEST_KEY)})
     spark.sql("create table raw.erasure_register (subject_pseudonym_id string, status string, "
               "recorded_at timestamp) using parquet")
     for value in pseudonyms:
@@ -1059,5 +1067,26 @@ def test_a_register_needs_the_key_and_fails_before_publishing(spark, tmp_path, p
     message = str(caught.value)
     assert "\n" not in message
     assert "needs SANTEFLUX_TEST_UNSET_KEY" in message and "to skip erased subjects" in message
+    assert snapshot(spark) == before
+    assert not loader.Staging(spark).exists()
+
+
+def test_a_wrong_key_is_refused_before_publishing(spark, tmp_path, pseudonym_key, monkeypatch):
+    """The attack: a key of valid length that is not the registered one
+    computes pseudonyms that match no register entry, so the erased subject
+    would be loaded again. The loader compares the key's fingerprint with
+    raw.pseudonym_key_registry first."""
+    from conftest import WRONG_KEY_ENV
+
+    d = every_dataset(tmp_path / "in")
+    loader.load_raw(spark, d)
+    create_register(spark, pseudonym(pseudonym_key, "u1"))
+    before = snapshot(spark)
+    monkeypatch.setattr(keys, "KEY_ENV", WRONG_KEY_ENV)
+    with pytest.raises(UserError) as caught:
+        loader.load_raw(spark, d)
+    message = str(caught.value)
+    assert "\n" not in message and "is not the registered pseudonymization key" in message
+    assert "skip erased subjects" in message
     assert snapshot(spark) == before
     assert not loader.Staging(spark).exists()

@@ -2,9 +2,9 @@
 across the datasets that must join (and not the users table), consent is
 honoured everywhere, tokens round-trip, the users table is k-anonymous, the leak
 guard catches a planted leak, an undeclared raw column stops the build, the
-key registry refuses an unrecorded rotation, and a rotation is audited (and
-refused while the erasure register holds anyone). The DP release is tested
-in tests/python/dp/."""
+key registry refuses an unrecorded rotation. The DP release is tested in
+tests/python/dp/; a real rotation, audited and re-keying the erasure
+register, in tests/python/gdpr/test_rotation_after_erasure.py."""
 
 from __future__ import annotations
 
@@ -285,59 +285,6 @@ def test_key_version_change_needs_full_refresh_and_a_new_key(spark, built):
     ok, message = _dbt_outcome([*model, "--full-refresh", "--vars", '{"pseudonym_key_version": 2}'])
     assert not ok and "rotate the key too" in message  # a new version with the old key
     assert spark.table("raw.pseudonym_key_registry").count() == 1
-
-
-def test_key_rotation_is_audited_and_refused_over_the_erasure_register(spark, test_root: Path):
-    """A real rotation needs a second JVM: Spark reads the key from its own
-    process environment. So dbt runs as subprocesses on a data dir of their
-    own, building only a seed (the hooks run all the same)."""
-    import os
-    import secrets
-    import subprocess
-    import sys
-
-    data_dir = test_root / "rotation"
-    env = {**os.environ, "SANTEFLUX_DATA_DIR": str(data_dir / "data"),
-           "DBT_TARGET_PATH": str(data_dir / "target"), "DBT_LOG_PATH": str(data_dir / "logs")}
-    dbt = [str(Path(sys.executable).with_name("dbt")), "build", "--select", "city_regions", "--resource-type", "seed",
-           "--project-dir", str(REPO_ROOT)]
-
-    def run(key: str, *extra: str, python: str | None = None) -> subprocess.CompletedProcess:
-        cmd = [sys.executable, "-c", python] if python else [*dbt, *extra]
-        return subprocess.run(cmd, env={**env, "DBT_ENV_SECRET_PSEUDONYM_KEY": key},
-                              cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=600)
-
-    def audit_rows() -> list[tuple]:
-        return sorted((r["operation"], r["key_version"], r["status"], json.loads(r["details"]))
-                      for r in spark.read.parquet(str(data_dir / "data" / "warehouse" / "raw.db" /
-                                                      "privacy_audit_log")).collect()
-                      if r["operation"].startswith("key_"))
-
-    first, second, third = (secrets.token_hex(32) for _ in range(3))
-    done = run(first)
-    assert done.returncode == 0, done.stdout[-3000:]
-    done = run(second, "--full-refresh", "--vars", "{pseudonym_key_version: 2}")
-    assert done.returncode == 0, done.stdout[-3000:]
-    assert "rotated from version 1" in done.stdout
-    rows = audit_rows()
-    assert [r[:3] for r in rows] == [("key_registration", 1, "success"), ("key_rotation", 2, "success")]
-    rotation = rows[1][3]
-    assert rotation["previous_key_version"] == 1 and rotation["key_version"] == 2
-    assert rotation["dbt_invocation_id"]
-    for key in (first, second):  # neither key, nor its hex, is in any audit row
-        assert key not in json.dumps(rows)
-
-    # Someone is erased: a rotation would orphan their register entry. The
-    # register row needs no key, so it is written in the JVM of the refused
-    # rotation itself (one JVM start fewer).
-    done = run(third, python=(
-        "import sys; from sflux.core.spark import get_spark; from sflux.gdpr import subject_rights as gdpr; "
-        "from dbt.cli.main import dbtRunner; "
-        "gdpr._register(get_spark(), 'a' * 64, 'erased'); "
-        f"sys.exit(0 if dbtRunner().invoke({[*dbt[1:], '--full-refresh', '--vars', '{pseudonym_key_version: 3}']!r}).success else 1)"))
-    assert done.returncode != 0
-    assert "Key rotation refused: raw.erasure_register holds 1 erased subject(s)" in done.stdout
-    assert [r[:2] for r in audit_rows()] == [("key_registration", 1), ("key_rotation", 2)]
 
 
 def test_every_build_is_audited_with_the_same_table_layout_as_the_scripts(spark, built):
