@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from conftest import string_values
-from dbt_helpers import REPO_ROOT
 from dbt_helpers import dbt_outcome as _dbt_outcome
 from reference_pipeline import pseudonym, read_rows
 from sflux.privacy import keys
