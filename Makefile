@@ -80,9 +80,12 @@ build: check-java key ## dbt build (the default `dev` selector: no DP release)
 	@$(WITH_KEY) $(DBT) build
 
 # A differentially private release spends privacy budget, so it is an
-# explicit act, never a side effect of a build (selectors.yml).
-release: check-java key ## Publish the DP release (spends epsilon from the budget)
-	@$(WITH_KEY) $(DBT) build --selector release
+# explicit, audited act (REASON is recorded), never a side effect of a build.
+# Its budget, domain and bounds are the DPO's: conf/differential_privacy.yml.
+REASON ?=
+release: check-java key ## Publish the DP release (spends epsilon; REASON="why")
+	@test -n "$(REASON)" || { echo 'error: say why: make release REASON="monthly events report" (it is audited)'; exit 2; }
+	@$(WITH_KEY) $(PY) scripts/release_dp.py --reason "$(REASON)"
 
 docs: check-java key ## dbt docs generate (lineage and docs site)
 	@$(WITH_KEY) $(DBT) docs generate
@@ -95,6 +98,7 @@ REPORT := reports/city_stress_dashboard.html
 report: check-java ## Write the offline dashboard (reports/)
 	@$(PY) scripts/build_report.py --out $(REPORT)
 
+demo: REASON = make demo
 demo: generate load build release docs matrix report ## Everything on generated data: load, build, release, docs, matrix, dashboard
 	@echo
 	@echo "Dashboard: $(REPORT) (one self-contained file: open it in a browser, works offline)"

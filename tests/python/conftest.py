@@ -2,7 +2,7 @@
 
 One Spark session serves the whole test run (a JVM start costs ~10 s), and
 one warehouse is built in it, once, through the user's own entry points
-(generator CLI, loader CLI, `dbt build`, the DP release, detect_pii CLI).
+(generator CLI, loader CLI, `dbt build`, the DP release CLI, detect_pii CLI).
 Every read-only test reads that warehouse; tests that change it are marked
 `mutates_warehouse` and run last.
 
@@ -17,7 +17,9 @@ smallest warehouse the dbt unit tests need (see `unit_test_results`).
 
 from __future__ import annotations
 
+import csv
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -109,15 +111,14 @@ def _failures(result) -> list[str]:
 def built(spark, landing: Path, test_root: Path):
     """The shared warehouse: the landing files loaded by the loader CLI, then
     `dbt build` (seeds, models, data tests and unit tests; the default `dev`
-    selector), then the DP release (`make release`), then the PII detector CLI,
+    selector), then the DP release CLI (`make release`), then the PII detector CLI,
     which fails if a raw column holds detected PII and declares no policy."""
     from dbt_helpers import run_dbt
 
     assert _cli("load_raw").main(["--input", str(landing), "--quiet"]) == 0
     result = run_dbt(["build"])
     assert result.success, f"dbt build failed: {_failures(result)}"
-    release = run_dbt(["build", "--selector", "release"])
-    assert release.success, f"the DP release failed: {_failures(release)}"
+    assert _cli("release_dp").main(["--reason", "pytest shared warehouse"], spark=spark) == 0
     findings = test_root / "pii_findings.json"
     assert _cli("detect_pii").main(["--json", str(findings)], spark=spark) == 0
     return result
@@ -157,7 +158,8 @@ def _thrift_pipeline_in_background(thrift_pipeline):
 def unit_test_results(request, test_root: Path) -> dict[str, str]:
     """{unit test id: status} of every dbt unit test of the project.
 
-    In the full suite they ran inside the shared build. Under `make unit`
+    In the full suite they ran inside the shared build (those of models the
+    dev selector leaves out run here with `dbt test`). Under `make unit`
     (SANTEFLUX_TEST_SCOPE=unit) the smallest warehouse that lets them run is
     made instead: dbt unit tests read the column types of each tested
     model's inputs from the warehouse, so a tiny landing is loaded, then
@@ -166,7 +168,7 @@ def unit_test_results(request, test_root: Path) -> dict[str, str]:
     from dbt_helpers import run_dbt
 
     if TEST_SCOPE != "unit":
-        results = request.getfixturevalue("built").result.results
+        results = list(request.getfixturevalue("built").result.results)
     else:
         request.getfixturevalue("spark")
         tiny = test_root / "landing-unit"
@@ -176,7 +178,14 @@ def unit_test_results(request, test_root: Path) -> dict[str, str]:
         # Seeds, every model created empty, and the unit tests; no data tests.
         empty = run_dbt(["build", "--empty", "--exclude", "resource_type:test"])
         assert empty.success, f"dbt build --empty failed: {_failures(empty)}"
-        results = empty.result.results
+        results = list(empty.result.results)
+    # A dbt build runs a unit test only together with its model, and the dev
+    # selector leaves the DP release's input out: its unit test runs alone.
+    ran = {r.node.unique_id for r in results}
+    left_out = [test.name for unique_id, test in run_dbt(["parse"]).result.unit_tests.items()
+                if unique_id not in ran]
+    if left_out:
+        results += run_dbt(["test", "--select", *left_out]).result.results
     return {r.node.unique_id: str(r.status) for r in results
             if str(r.node.resource_type) == "unit_test"}
 
@@ -189,20 +198,36 @@ def consenting_users(spark, built) -> set[str]:
 
 
 def current_consent(spark) -> set[str]:
-    """The consent rule, recomputed in Python independently of the dbt macro
-    (has_analytics_consent): a member's latest analytics event in
+    """The consent rule, recomputed in Python independently of the dbt model
+    (base_app__analytics_consent): a member's latest analytics event in
     raw.consent_events wins (withdraw on a same-second tie), else the
-    profile's consent_analytics; members unknown to raw.users have none."""
+    profile's consent_analytics; members unknown to raw.users have none.
+    It fails closed: a member with an analytics event dated later than now
+    plus the clock-skew tolerance, or named by a consent line in
+    raw.quarantine that is not an exact duplicate, has none either."""
+    from sflux.ingest.contract import clock_skew_tolerance
+
     profiles = {r[0]: bool(r[1]) for r in spark.sql(
         "select user_id, consent_analytics from raw.users").collect()}
+    future = spark.sql("select current_timestamp()").first()[0] + clock_skew_tolerance()
     latest: dict[str, tuple] = {}
+    held: set[str] = set()
     for user_id, action, ts in spark.sql(
             "select user_id, action, event_ts from raw.consent_events "
             "where consent_type = 'analytics'").collect():
+        if ts > future:
+            held.add(user_id)
+            continue
         rank = (ts, action == "withdraw")
         if user_id not in latest or rank > latest[user_id][0]:
             latest[user_id] = (rank, action == "grant")
-    return {u for u, flag in profiles.items() if (latest[u][1] if u in latest else flag)}
+    for (line,) in spark.sql(
+            "select raw_line from raw.quarantine where dataset = 'consent_events' "
+            "and reason not like 'duplicate %'").collect():
+        fields = next(csv.reader([line]), [""])
+        held |= {fields[0].strip() if fields else ""} | set(re.split(r"""[\s,;|"'=]+""", line))
+    return {u for u, flag in profiles.items()
+            if u not in held and (latest[u][1] if u in latest else flag)}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -222,15 +247,24 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=order)
 
 
-def string_values(spark, schemas=("anonymized", "analytics")) -> set[str]:
-    """Every distinct string value of every relation in `schemas`."""
+def outside_raw_schemas(spark) -> list[str]:
+    """Every schema of the catalog but the raw zones, as the leak guard
+    (tests/privacy/assert_no_pii_outside_raw.sql) scans them: `raw` and any
+    `<target>_raw` are restricted; a test-failure or dev schema is not."""
+    names = [r[0] for r in spark.sql("show databases").collect()]
+    return sorted(n for n in names if n != "raw" and not n.endswith("_raw"))
+
+
+def string_values(spark, schemas=None) -> set[str]:
+    """Every distinct string value of every relation in `schemas` (default:
+    every schema outside the raw zones)."""
     values: set[str] = set()
-    for schema in schemas:
+    for schema in outside_raw_schemas(spark) if schemas is None else schemas:
         for table in spark.catalog.listTables(schema):
             if table.isTemporary:  # dbt's incremental __dbt_tmp views, not in the schema
                 continue
-            df = spark.table(f"{schema}.{table.name}")
+            df = spark.table(f"`{schema}`.`{table.name}`")
             for field in df.schema.fields:
                 if field.dataType.simpleString() == "string":
-                    values |= {r[0] for r in df.select(field.name).distinct().collect()}
+                    values |= {r[0] for r in df.select(f"`{field.name}`").distinct().collect()}
     return values

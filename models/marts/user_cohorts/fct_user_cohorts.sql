@@ -1,6 +1,8 @@
 -- Members per signup cohort month, region, age band, gender and tier, with
--- their average lifetime value and the purchase revenue of their events. A
--- cell with fewer than min_cell_users members keeps its row but no measures.
+-- their average lifetime value. A cell with fewer than min_cell_users members
+-- keeps its row but no measures. No revenue from app events: summed over
+-- cohorts it would give the purchase revenue of the DP release exactly, and
+-- subtracting it would reveal the noise (docs/privacy.md).
 with
 
 users as (
@@ -9,37 +11,17 @@ users as (
 
 ),
 
-events as (
-
-    select * from {{ ref('stg_app__events') }}
-
-),
-
-revenue_per_user as (
+users_in_cohorts as (
 
     select
         user_pseudonym_id,
-        sum(amount_eur) as revenue_eur
-    from events
-    where event_type = 'purchase'
-    group by user_pseudonym_id
-
-),
-
-users_with_revenue as (
-
-    select
-        users.user_pseudonym_id,
-        users.created_month as cohort_month,
-        users.region,
-        users.age_band,
-        users.gender,
-        users.lifetime_value_eur,
-        coalesce(users.subscription_tier, 'none') as subscription_tier,
-        coalesce(revenue_per_user.revenue_eur, 0) as revenue_eur
+        created_month as cohort_month,
+        region,
+        age_band,
+        gender,
+        lifetime_value_eur,
+        coalesce(subscription_tier, 'none') as subscription_tier
     from users
-    left join revenue_per_user
-        on users.user_pseudonym_id = revenue_per_user.user_pseudonym_id
 
 ),
 
@@ -52,9 +34,8 @@ aggregate_cells as (
         gender,
         subscription_tier,
         count(*) as n_users,
-        avg(cast(lifetime_value_eur as double)) as avg_lifetime_value_eur,
-        sum(revenue_eur) as revenue_eur
-    from users_with_revenue
+        avg(cast(lifetime_value_eur as double)) as avg_lifetime_value_eur
+    from users_in_cohorts
     group by cohort_month, region, age_band, gender, subscription_tier
 
 ),
@@ -69,8 +50,7 @@ final as (
         subscription_tier,
         n_users < {{ var('min_cell_users') }} as is_suppressed,
         {{ suppress_small_cell('n_users', 'n_users') }} as n_users,
-        {{ suppress_small_cell('avg_lifetime_value_eur', 'n_users') }} as avg_lifetime_value_eur,
-        {{ suppress_small_cell('revenue_eur', 'n_users') }} as revenue_eur
+        {{ suppress_small_cell('avg_lifetime_value_eur', 'n_users') }} as avg_lifetime_value_eur
     from aggregate_cells
 
 )

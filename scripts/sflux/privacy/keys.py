@@ -34,6 +34,17 @@ def pseudonym_sql(expression: str) -> str:
     return f"lower(hex(hmac({key_sql()}, cast({expression} as string))))"
 
 
+def domain_pseudonym_sql(expression: str, domain: str) -> str:
+    """SQL for the pseudonym of a subject pseudonym in one dataset's domain
+    (the dbt macro ``domain_pseudonym``): HMAC(key, '<domain>:' || pseudonym)."""
+    return f"lower(hex(hmac({key_sql()}, concat('{domain}:', cast({expression} as string)))))"
+
+
+def domain_pseudonym(subject_pseudonym: str, key: str, domain: str) -> str:
+    """The same domain pseudonym computed in Python, from the subject pseudonym."""
+    return pseudonym(f"{domain}:{subject_pseudonym}", key)
+
+
 def pseudonym(value: str, key: str) -> str:
     """The same pseudonym computed in Python, for a caller that holds the key
     (the benchmark's Python-UDF variant, tests). Spark's hmac() takes the key

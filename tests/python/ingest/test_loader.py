@@ -890,6 +890,42 @@ def test_consent_events_load_typed_and_bad_rows_are_quarantined(spark, tmp_path)
     assert "consent_events_b.csv" in "\n".join(results.format_report(result))
 
 
+def test_consent_events_dated_in_the_future_are_quarantined(spark, tmp_path):
+    """A grant dated 2099 would be the latest event, and so override every
+    real withdrawal until 2099: a consent event later than the load time plus
+    the clock-skew tolerance is quarantined with the reason. A sender's clock a
+    minute ahead is tolerated."""
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+    def stamp(moment: dt.datetime) -> str:
+        return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+    tolerance = contract.clock_skew_tolerance()
+    assert dt.timedelta(minutes=1) < tolerance < dt.timedelta(hours=1)
+    future = f"event_ts in the future (later than the load time + {tolerance.seconds // 60} min clock skew)"
+    d = landing(tmp_path / "in", {"vitals.csv": ["u1,A,B,d1,2024-01-01 10:00:00,70"]})
+    lines = [
+        "u1,analytics,grant,2099-01-01 00:00:00",
+        f"u1,analytics,withdraw,{stamp(now - dt.timedelta(hours=1))}",
+        f"u2,analytics,grant,{stamp(now + dt.timedelta(minutes=1))}",
+        f"u3,analytics,withdraw,{stamp(now + dt.timedelta(hours=1))}",
+        "u4,analytics,revoke,2099-01-01 00:00:00",
+    ]
+    write(d / "consent_events.csv", [CONSENT_HEADER, *lines])
+
+    result = loader.load_raw(spark, d)
+
+    assert result.loaded_at >= now
+    assert rows(spark, "raw.consent_events", "user_id", "action") == [("u1", "withdraw"), ("u2", "grant")]
+    assert rows(spark, "raw.quarantine", "line_number", "reason", "raw_line") == [
+        (2, future, lines[0]),
+        (5, future, lines[3]),
+        (6, "unknown action", lines[4]),  # row rules only judge rows whose fields parsed
+    ]
+    counts = result["consent_events"]
+    assert (counts.read, counts.loaded, counts.quarantined) == (5, 2, 3)
+
+
 def test_consent_events_are_optional_and_reload_idempotently(spark, tmp_path):
     bare = landing(tmp_path / "bare", {"vitals.csv": ["u1,A,B,d1,2024-01-01 10:00:00,70"]})
     result = loader.load_raw(spark, bare)

@@ -29,6 +29,13 @@ def test_the_sql_is_the_dbt_macro():
     assert keys.key_sql() in keys.pseudonym_sql("user_id")
 
 
+def test_the_domain_sql_is_the_dbt_macro():
+    source = "".join((MACROS / name).read_text(encoding="utf-8")
+                     for name in ("pseudonym_key.sql", "domain_pseudonym.sql"))
+    module = jinja2.Environment().from_string(source).module
+    assert keys.domain_pseudonym_sql("p", "users") == str(module.domain_pseudonym("p", "users")).strip()
+
+
 def test_the_python_pseudonym_is_hmac_sha256_hex():
     expected = hmac.new(b"k" * 64, b"user_000042", hashlib.sha256).hexdigest()
     assert keys.pseudonym("user_000042", "k" * 64) == expected
@@ -47,3 +54,7 @@ def test_spark_and_python_agree(spark, pseudonym_key):
         args={f"v{i}": value for i, value in enumerate(ids)},
     ).collect()[0]
     assert list(rows) == [keys.pseudonym(value, pseudonym_key) for value in ids]
+    # A domain pseudonym is keyed from the subject pseudonym, and differs from it.
+    subject = keys.pseudonym(ids[0], pseudonym_key)
+    in_domain = spark.sql(f"select {keys.domain_pseudonym_sql(':p', 'users')}", args={"p": subject}).collect()[0][0]
+    assert in_domain == keys.domain_pseudonym(subject, pseudonym_key, "users") != subject

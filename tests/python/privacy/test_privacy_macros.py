@@ -1,5 +1,5 @@
-"""Unit tests for the privacy macros (macros/privacy, k_anonymity,
-differential_privacy): each asserts the behaviour documented in the macro's
+"""Unit tests for the privacy macros (macros/privacy, k_anonymity; the
+differential privacy release is tested in tests/python/dp/): each asserts the behaviour documented in the macro's
 header, exactly, on awkward multi-country inputs.
 
 dbt parses the project once per module; each test then compiles one inline
@@ -17,7 +17,6 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
 import pytest
 
 from dbt_helpers import REPO_ROOT, run_dbt
@@ -334,94 +333,6 @@ def test_unkeyed_hash_of_ids_is_reversed_by_enumeration(spark, render):
         row["method"]: row["reversed"] / row["published"] for row in spark.sql(render(sql)).collect()
     }
     assert reversed_share == {"unkeyed_hash": 1.0, "pseudonymize": 0.0}
-
-
-# --- differential privacy -----------------------------------------------------
-
-LAPLACE_SCALE = 3.0
-DRAWS = 200_000
-
-NOISE_SQL = """
-    with uniform_draws as (
-        select
-            id,
-            {{ dp_uniform() }} as uniform_a,
-            {{ dp_uniform(stream=1) }} as uniform_b
-        from range(0, %(draws)d, 1, 2)
-    )
-    select
-        {{ laplace_noise('uniform_a', %(scale)r) }} as noise_a,
-        {{ laplace_noise('uniform_b', %(scale)r) }} as noise_b
-    from uniform_draws
-    order by id
-"""
-
-
-def _noise_sql(render: Render, draws: int, dbt_vars: dict[str, Any] | None) -> str:
-    return render(NOISE_SQL % {"draws": draws, "scale": LAPLACE_SCALE}, dbt_vars)
-
-
-def _draw(spark, compiled_sql: str) -> tuple[np.ndarray, np.ndarray]:
-    """One run of the release: the two noise streams, in row order."""
-    table = spark.sql(compiled_sql).toArrow()
-    return table.column("noise_a").to_numpy(), table.column("noise_b").to_numpy()
-
-
-def _laplace_cdf(x: np.ndarray, scale: float) -> np.ndarray:
-    return np.where(x < 0, 0.5 * np.exp(x / scale), 1 - 0.5 * np.exp(-x / scale))
-
-
-def test_laplace_noise_has_the_laplace_distribution(spark, render):
-    """laplace_noise(dp_uniform(), b) draws Laplace(0, b): the noise a DP
-    release relies on for its epsilon. A wrong scale, a bias or a
-    lopsided tail would silently change the privacy guarantee."""
-    b, n = LAPLACE_SCALE, DRAWS
-    noise, other_stream = _draw(spark, _noise_sql(render, n, {"dp_seed": 20260630}))
-    assert noise.shape == (n,) and np.isfinite(noise).all()
-    # Tolerances are 5 standard errors of each estimator for n = 200 000
-    # Laplace(0, b = 3) draws, so a correct sampler fails with probability
-    # < 1e-6 per check whatever the seed, while a 2 % error in the scale fails:
-    # - mean: sd of X is b*sqrt(2) = 4.24, SE = 4.24 / sqrt(n) = 0.0095 -> 0.05.
-    # - mean |X|: |X| ~ Exponential(b), mean b and sd b, SE = 3 / sqrt(n) = 0.0067 -> 0.035.
-    # - variance 2b^2 = 18: Var(X^2) = E[X^4] - (2b^2)^2 = 24b^4 - 4b^4 = 20b^4,
-    #   SE = sqrt(20) b^2 / sqrt(n) = 0.090 -> 0.45.
-    # - Kolmogorov-Smirnov distance to the Laplace CDF: the 0.1 % critical value
-    #   is 1.95 / sqrt(n) = 0.0044 -> 0.005 (p < 1e-4).
-    assert abs(noise.mean()) < 0.05
-    assert abs(np.abs(noise).mean() - b) < 0.035
-    assert abs(noise.var() - 2 * b**2) < 0.45
-    ordered = np.sort(noise)
-    cdf = _laplace_cdf(ordered, b)
-    ks_distance = max((np.arange(1, n + 1) / n - cdf).max(), (cdf - np.arange(n) / n).max())
-    assert ks_distance < 0.005
-    # A second stream in the same row is another independent Laplace draw:
-    # correlation SE = 1 / sqrt(n) = 0.0022 -> 0.011.
-    assert abs(np.abs(other_stream).mean() - b) < 0.035
-    assert abs(np.corrcoef(noise, other_stream)[0, 1]) < 0.011
-
-
-def test_dp_seed_makes_draws_reproducible_and_streams_distinct(spark, render):
-    """With var dp_seed the same release redraws the same noise (tests,
-    reproducible releases); a different `stream` gives different draws in the
-    same row; without dp_seed every run draws fresh noise."""
-    seeded = _noise_sql(render, 1000, {"dp_seed": 42})
-    first_a, first_b = _draw(spark, seeded)
-    again_a, again_b = _draw(spark, seeded)
-    assert np.array_equal(first_a, again_a) and np.array_equal(first_b, again_b)
-    assert not np.any(first_a == first_b)
-    other_seed_a, _ = _draw(spark, _noise_sql(render, 1000, {"dp_seed": 43_000}))
-    assert not np.any(first_a == other_seed_a)
-    unseeded = _noise_sql(render, 1000, None)
-    assert "rand()" in unseeded
-    assert not np.array_equal(_draw(spark, unseeded)[0], _draw(spark, unseeded)[0])
-
-
-def test_dp_streams_never_replay_each_other(spark, render):
-    """Laplace noise is only differentially private if every draw is
-    independent: no value of one stream may reappear in another, in any row."""
-    noise_a, noise_b = _draw(spark, _noise_sql(render, 1000, {"dp_seed": 42}))
-    replayed = np.intersect1d(noise_a, noise_b).size
-    assert replayed == 0, f"{replayed} of {noise_a.size} draws of stream 1 replay stream 0"
 
 
 # --- small cells and k-anonymity ----------------------------------------------
