@@ -10,12 +10,16 @@ session begins and the rest of the suite runs meanwhile; the Thrift tests
 wait for it (`ThriftPipeline.wait`) and compare.
 
 Everything runs through the user's entry points as subprocesses: the loader
-CLI, `scripts/spark_cluster.py start|status|stop`, and the `dbt` CLI.
+CLI, `scripts/spark_cluster.py start|status|stop`, and the `dbt` CLI. While
+dbt builds, a local attacker without the cluster's RPC secret submits its
+own application to the master (tests/python/cluster/master_attacker.py);
+the Thrift tests read what it got.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import threading
@@ -57,6 +61,7 @@ class ThriftPipeline:
             "SANTEFLUX_DATA_DIR": str(self.data),
             "SANTEFLUX_DRIVER_MEMORY": "1g",
             "DBT_ENV_SECRET_PSEUDONYM_KEY": key,
+            "DBT_ENV_SECRET_THRIFT_PASSWORD": secrets.token_urlsafe(24),
         })
         self.port = cluster.free_port()
         self.master_port = cluster.free_port()
@@ -66,6 +71,8 @@ class ThriftPipeline:
         self.log: list[str] = []
         self.state: dict | None = None
         self.status_output = ""
+        self.attack_output = ""
+        self._attacker: subprocess.Popen | None = None
         self._error: BaseException | None = None
         self._stopped = False
         self._lock = threading.Lock()
@@ -101,6 +108,7 @@ class ThriftPipeline:
             self.status_output = f"exit {status.returncode}: {status.stdout}{status.stderr}"
             if status.returncode != 0:
                 raise StepFailed(f"cluster status failed: {self.status_output}")
+            self._start_attacker()
             build_env = dict(self.env)
             build_env.update({
                 "SANTEFLUX_TARGET": "thrift",
@@ -114,8 +122,33 @@ class ThriftPipeline:
             })
             run_step([str(Path(sys.executable).parent / "dbt"), "build", "--project-dir", str(REPO_ROOT)],
                      build_env, 1800, "dbt build --target thrift", self.log)
+            self._finish_attacker()
         except BaseException as exc:  # reported by wait(), in the test that needs it
             self._error = exc
+            self._finish_attacker()
+
+    def _start_attacker(self) -> None:
+        """A process of this user, without the key, the password or the RPC secret."""
+        env = {k: v for k, v in self.env.items() if not k.startswith("DBT_ENV_SECRET_")}
+        env.update({"SPARK_LOCAL_IP": cluster.HOST, "SANTEFLUX_DATA_DIR": str(self.base / "attacker")})
+        self._attacker = subprocess.Popen(
+            [sys.executable, str(Path(__file__).parent / "cluster" / "master_attacker.py"),
+             self.state["master_url"]], env=env, cwd=str(self.base), stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True)
+
+    def _finish_attacker(self, timeout: float = 150) -> None:
+        """Its application gives up after the master's registration retries
+        (about a minute), usually long before dbt is done."""
+        if self._attacker is None:
+            return
+        try:
+            out, _ = self._attacker.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self._attacker.kill()
+            out, _ = self._attacker.communicate()
+            out += "\nTIMEOUT: the attacker was still running"
+        self.attack_output = out
+        self._attacker = None
 
     def wait(self, timeout: float = 2400) -> ThriftPipeline:
         self._thread.join(timeout)
