@@ -255,7 +255,9 @@ scanned_keys as (
 
     {#- Match keys of each value: the whole value; each token between
         separators; and every run of up to 8 consecutive words with the
-        separators removed, for multi-part values written another way. #}
+        separators removed, for multi-part values written another way. A
+        value of letters and digits only (a pseudonym, a number) is its own
+        only key: the splits are skipped for most values. #}
     select
         word_runs.relation_name,
         word_runs.column_name,
@@ -264,13 +266,17 @@ scanned_keys as (
         match_keys.match_key
     from word_runs
         lateral view explode(
-            array_distinct(
-                concat(
-                    array(word_runs.whole_key),
-                    filter(word_runs.tokens, token -> length(token) >= 6),
-                    filter(word_runs.runs, run -> length(run) >= 6)
-                )
-            )
+            case
+                when word_runs.scanned_value rlike '^[\\p{L}\\p{N}]+$'
+                    then array(word_runs.whole_key)
+                else array_distinct(
+                        concat(
+                            array(word_runs.whole_key),
+                            filter(word_runs.tokens, token -> length(token) >= 6),
+                            filter(word_runs.runs, run -> length(run) >= 6)
+                        )
+                    )
+            end
         ) match_keys as match_key
 
 ),
