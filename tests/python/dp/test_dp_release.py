@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import math
 import threading
 import time
 from collections import defaultdict
@@ -94,6 +95,31 @@ def test_the_published_grid_is_the_declared_domain_whatever_the_data(spark, buil
     event_dates = {r[0] for r in spark.sql("select distinct event_date from anonymized.stg_app__events").collect()}
     silent_dates = set(config.dates) - event_dates
     assert event_dates and silent_dates, "the test data must leave dates of the domain without events"
+
+
+def test_the_published_noise_has_the_declared_scale(spark, built):
+    """End to end: on the cells of dates without any event (exact value 0)
+    the published count is max(0, X), X discrete Laplace of scale b = 800:
+    P(0) = 1 / (1 + p) = 0.5003 with p = exp(-1/b), and a positive value
+    averages 1 / (1 - p) = 800.5 (revenue: b = 4 000 000 cents, 40 000 EUR).
+    With ~32 000 cells the tolerances are over 5 standard errors, and a
+    scale 10 % off fails."""
+    stats = spark.sql(f"""
+        select
+            count(*) as cells,
+            avg(cast(noisy_event_count = 0 as int)) as zero_counts,
+            avg(nullif(noisy_event_count, 0)) as mean_positive_count,
+            avg(cast(noisy_revenue_eur = 0 as int)) as zero_revenue,
+            avg(nullif(noisy_revenue_eur, 0)) as mean_positive_revenue
+        from {release.PUBLISHED_TABLE}
+        where event_date not in (select distinct event_date from anonymized.stg_app__events)
+    """).first()
+    assert stats["cells"] > 20_000
+    p_count, p_revenue = math.exp(-1 / 800), math.exp(-1 / 4_000_000)
+    assert abs(stats["zero_counts"] - 1 / (1 + p_count)) < 0.015
+    assert abs(stats["mean_positive_count"] - 1 / (1 - p_count)) < 35
+    assert abs(stats["zero_revenue"] - 1 / (1 + p_revenue)) < 0.015
+    assert abs(float(stats["mean_positive_revenue"]) - 0.01 / (1 - p_revenue)) < 1_750
 
 
 def _exact_cells(spark) -> dict[str, dict[tuple, Decimal]]:
