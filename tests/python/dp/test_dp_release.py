@@ -237,11 +237,11 @@ def test_dbt_builds_spend_nothing_and_publish_nothing(spark, built):
     config = dp_config.load()
     before = (_ledger(spark), _published(spark), len(_release_audit(spark)))
 
-    ok, message = dbt_outcome(["build", "--selector", "release"])
+    ok, message = dbt_outcome(["run", "--selector", "release"])
     assert ok, message
     assert spark.table(release.CLIPPED_TABLE).count() == 0
     settings = json.dumps({"dp_release": config.dbt_settings("hand_built")})
-    ok, message = dbt_outcome(["build", "--selector", "release", "--vars", settings])
+    ok, message = dbt_outcome(["run", "--selector", "release", "--vars", settings])
     assert ok, message
     assert spark.table(release.CLIPPED_TABLE).count() == spark.table(release.PUBLISHED_TABLE).count()
 
