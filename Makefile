@@ -19,14 +19,18 @@ export SANTEFLUX_GIT_COMMIT := $(shell git rev-parse HEAD 2>/dev/null || echo un
 
 KEY_FILE := .secrets/pseudonym.key
 # The key is read from the file inside the recipe's shell, so make never
-# echoes it. An already exported key wins.
-WITH_KEY = DBT_ENV_SECRET_PSEUDONYM_KEY="$${DBT_ENV_SECRET_PSEUDONYM_KEY:-$$(cat $(KEY_FILE))}"
+# echoes it. An already exported key wins. umask 077: whatever the pipeline
+# writes is its OS user's only (docs/operations.md, "Storage permissions").
+WITH_KEY = umask 077 && DBT_ENV_SECRET_PSEUDONYM_KEY="$${DBT_ENV_SECRET_PSEUDONYM_KEY:-$$(cat $(KEY_FILE))}"
+# The password of the pipeline's Thrift server, the same way.
+THRIFT_PASSWORD_FILE := .secrets/thrift.password
+WITH_THRIFT_PASSWORD = DBT_ENV_SECRET_THRIFT_PASSWORD="$${DBT_ENV_SECRET_THRIFT_PASSWORD:-$$(cat $(THRIFT_PASSWORD_FILE))}"
 
 DEMO_DATA := data/landing
 DEMO_ARGS ?= --users 250 --days 7 --seed 42
 
 
-.PHONY: help setup check-java key demo generate load build release docs matrix report test check unit lint ruff parse test-thrift build-changed check-dbt freshness bench clean lock cluster-start cluster-build cluster-stop
+.PHONY: help setup check-java key thrift-password demo generate load build release docs matrix report test check unit lint ruff parse test-thrift build-changed check-dbt freshness bench clean lock cluster-start cluster-build cluster-stop
 
 help: ## List the targets (this list)
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-zA-Z_-]+):.*## (.*)/\1\t\2/' \
@@ -59,6 +63,12 @@ $(KEY_FILE):
 	@mkdir -p $(dir $(KEY_FILE)) && chmod 700 $(dir $(KEY_FILE))
 	@umask 077 && $(PYTHON_BOOT) -c "import secrets; print(secrets.token_hex(32))" > $(KEY_FILE)
 	@echo "created a random pseudonymization key in $(KEY_FILE) (gitignored; keep it safe)"
+
+thrift-password: $(THRIFT_PASSWORD_FILE) ## Create the Thrift server's random password in .secrets/ (once)
+$(THRIFT_PASSWORD_FILE):
+	@mkdir -p $(dir $(THRIFT_PASSWORD_FILE)) && chmod 700 $(dir $(THRIFT_PASSWORD_FILE))
+	@umask 077 && $(PYTHON_BOOT) -c "import secrets; print(secrets.token_urlsafe(32))" > $(THRIFT_PASSWORD_FILE)
+	@echo "created the Thrift server's password in $(THRIFT_PASSWORD_FILE) (gitignored)"
 
 generate: setup ## Generate the demo's landing files (DEMO_ARGS)
 	$(PY) scripts/generate_data.py --out $(DEMO_DATA) $(DEMO_ARGS)
@@ -164,12 +174,12 @@ bench: check-java ## Benchmark dbt vs notebook vs UDF vs one query (long; BENCH_
 # ---- a local standalone cluster + Thrift server (README: Running on a cluster)
 CLUSTER_DIR := $(CURDIR)/.santeflux/cluster
 # Load first: the Thrift server then owns the Derby metastore.
-cluster-start: check-java key ## Start a local standalone cluster + Thrift server
+cluster-start: check-java key thrift-password ## Start a local standalone cluster + Thrift server (password auth)
 	SANTEFLUX_DATA_DIR=$(CLUSTER_DIR) $(PY) scripts/load_raw.py --input $(DEMO_DATA)
-	@$(WITH_KEY) $(PY) scripts/spark_cluster.py start --data-dir $(CLUSTER_DIR)
+	@$(WITH_KEY) $(WITH_THRIFT_PASSWORD) $(PY) scripts/spark_cluster.py start --data-dir $(CLUSTER_DIR)
 
-cluster-build: key ## dbt build on the Thrift target
-	@SANTEFLUX_TARGET=thrift $(WITH_KEY) $(DBT) build
+cluster-build: key thrift-password ## dbt build on the Thrift target
+	@$(WITH_KEY) SANTEFLUX_TARGET=thrift $(WITH_THRIFT_PASSWORD) $(DBT) build
 
 cluster-stop: setup ## Stop the local cluster
 	$(PY) scripts/spark_cluster.py stop --data-dir $(CLUSTER_DIR)

@@ -4,7 +4,9 @@ anonymized zone to a tokenized value (e.g. a national id a DPO must verify).
 
 Every call is audited in raw.privacy_audit_log (who, when, why, the token's
 domain and the member's pseudonym), whether the token is found or not. The
-value is printed to stdout only; it is never logged or stored.
+value is printed to stdout only; it is never logged or stored. The key is
+checked against raw.pseudonym_key_registry first, and a reason that holds
+personal data is refused.
 
 Example:
   DBT_ENV_SECRET_PSEUDONYM_KEY=$(cat .secrets/pseudonym.key) \\
@@ -29,12 +31,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Return the raw value behind a token from the restricted token "
         "vault, and record the lookup in raw.privacy_audit_log.",
-        epilog="exit codes: 0 found; 1 token unknown or malformed (the attempt is "
-        "audited); 2 usage error.",
+        epilog="exit codes: 0 found; 1 token unknown or malformed, a wrong key, or a reason "
+        "holding personal data (the attempt is audited); 2 usage error.",
     )
     parser.add_argument("--token", required=True, help="the token, 'tok_' + 32 hex characters")
     parser.add_argument("--reason", required=True,
-                        help="why the value is needed; stored in the audit row")
+                        help="why the value is needed, as a reference such as 'DPO request 2026-17'; "
+                        "stored in the audit row, so one holding personal data (an id, the value, "
+                        "an email, ...) is refused")
     parser.add_argument("--json", action="store_true",
                         help="print token, domain, value, subject pseudonym and audit id as JSON")
     return parser

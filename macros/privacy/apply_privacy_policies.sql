@@ -14,8 +14,10 @@
     Arguments:
       source_name, table_name: the dbt source table.
       relation_alias: the alias under which the model selects from it.
+      columns: only these source columns (default: all declared columns).
+      exclude: source columns left out (default: none), for data minimization.
 -#}
-{% macro apply_privacy_policies(source_name, table_name, relation_alias='source') %}
+{% macro apply_privacy_policies(source_name, table_name, relation_alias='source', columns=none, exclude=none) %}
     {%- if not execute -%}
         {{ return('cast(null as string) as privacy_policies_resolved_at_run_time') }}
     {%- endif -%}
@@ -33,7 +35,13 @@
     {%- set select_list = [] -%}
     {%- set undeclared = [] -%}
     {%- set state = {'pseudonymized': false} -%}
-    {%- for column_name, column_node in nodes[0].columns.items() -%}
+    {%- set unknown = ((columns or []) + (exclude or [])) | reject('in', nodes[0].columns.keys() | list) | list -%}
+    {%- if unknown -%}
+        {{ exceptions.raise_compiler_error(
+            "apply_privacy_policies: " ~ source_name ~ "." ~ table_name ~ " declares no column " ~ unknown | join(', ')) }}
+    {%- endif -%}
+    {%- for column_name, column_node in nodes[0].columns.items()
+        if (columns is none or column_name in columns) and column_name not in (exclude or []) -%}
         {%- set policy = privacy_policy_of(column_node) -%}
         {%- if policy.treatment is none -%}
             {%- do undeclared.append(source_name ~ '.' ~ table_name ~ '.' ~ column_name) -%}

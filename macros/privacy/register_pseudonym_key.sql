@@ -12,17 +12,16 @@
         pseudonyms would silently stop joining), or
       - the version changed and the run is not `--full-refresh` (incremental
         tables would mix pseudonyms from two keys), or
-      - the version changed while raw.erasure_register holds subjects
-        (see refuse_rotation_over_erasure_register).
+      - the version changed while raw.erasure_register holds subjects and
+        the previous key is missing or wrong (see rekey_erasure_register,
+        which re-keys the register before the new version is recorded).
 
     Arguments: none; reads var pseudonym_key_version.
 -#}
 {% macro register_pseudonym_key() %}
     {% if execute and flags.WHICH in ('run', 'build') %}
         {% set version = var('pseudonym_key_version') | int %}
-        {% set fingerprint_sql -%}
-            lower(hex(hmac({{ pseudonym_key() }}, 'santeflux:pseudonym-key-fingerprint')))
-        {%- endset %}
+        {% set fingerprint_sql = pseudonym_key_fingerprint(pseudonym_key()) %}
         {% set registry = restricted_table('pseudonym_key_registry') %}
         {% do run_query('create schema if not exists ' ~ registry.schema) %}
         {% do run_query(
@@ -56,8 +55,9 @@
                     "pseudonym_key_version " ~ version ~ " is new but the key is one already registered under another version: rotate the key too.") }}
             {% endif %}
             {% set previous = none if row['latest_version'] is none else row['latest_version'] | int %}
+            {% set rekeyed = 0 %}
             {% if previous is not none %}
-                {% do refuse_rotation_over_erasure_register(previous) %}
+                {% set rekeyed = rekey_erasure_register(previous, version) %}
             {% endif %}
             {% do run_query(
                 "insert into " ~ registry ~ " select " ~ version ~ ", " ~ fingerprint_sql
@@ -67,9 +67,11 @@
                 status='success',
                 relations_touched_json=tojson({registry.render(): 1}),
                 row_count=1,
-                details={'command': flags.WHICH, 'previous_key_version': previous, 'key_version': version}) %}
+                details={'command': flags.WHICH, 'previous_key_version': previous, 'key_version': version,
+                    'erasure_register_rekeyed': rekeyed | int}) %}
             {% do log("Pseudonym key version " ~ version ~ " registered in " ~ registry
-                ~ ("" if previous is none else " (rotated from version " ~ previous ~ ")") ~ ".", info=true) %}
+                ~ ("" if previous is none else " (rotated from version " ~ previous ~ "; "
+                    ~ rekeyed ~ " erased subject(s) re-keyed in the erasure register)") ~ ".", info=true) %}
         {% endif %}
     {% endif %}
     select 1 as pseudonym_key_registered

@@ -17,7 +17,9 @@ smallest warehouse the dbt unit tests need (see `unit_test_results`).
 
 from __future__ import annotations
 
+import csv
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -33,12 +35,17 @@ SCRIPTS = REPO_ROOT / "scripts"
 TEST_ROOT = Path(tempfile.mkdtemp(prefix="santeflux-pytest-"))
 # A fresh random key per run: the key-leak scan looks for exactly this value.
 TEST_KEY = secrets.token_hex(32)
+# A second key of valid length in the JVM's environment, registered nowhere:
+# tests point sflux.privacy.keys.KEY_ENV at it to attack with a wrong key.
+WRONG_KEY_ENV = "SANTEFLUX_TEST_WRONG_KEY"
 
 os.environ["SANTEFLUX_HOME"] = str(REPO_ROOT)
 os.environ["SANTEFLUX_DATA_DIR"] = str(TEST_ROOT / "data")
 os.environ["SANTEFLUX_SPARK_CORES"] = os.environ.get("SANTEFLUX_SPARK_CORES", "2")
 os.environ["DBT_ENV_SECRET_PSEUDONYM_KEY"] = TEST_KEY
+os.environ[WRONG_KEY_ENV] = secrets.token_hex(32)
 os.environ["DBT_PROFILES_DIR"] = str(REPO_ROOT / "profiles")
+os.environ["SANTEFLUX_EXPORTS_DIR"] = str(TEST_ROOT / "exports")  # GDPR export bundles
 os.environ["DBT_TARGET_PATH"] = str(TEST_ROOT / "target")
 os.environ["DBT_LOG_PATH"] = str(TEST_ROOT / "logs")
 os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
@@ -122,6 +129,36 @@ def built(spark, landing: Path, test_root: Path):
     return result
 
 
+def _runs_thrift_tests(session) -> bool:
+    return os.environ.get("SANTEFLUX_SKIP_THRIFT") != "1" and any(
+        item.nodeid.startswith(THRIFT_TESTS) for item in session.items)
+
+
+THRIFT_TESTS = "tests/python/cluster/test_thrift.py"
+
+
+@pytest.fixture(scope="session")
+def thrift_pipeline(request, test_root: Path, pseudonym_key: str):
+    """The Thrift path's pipeline (loader, cluster, `dbt build --target
+    thrift`), started in the background when the session begins if a Thrift
+    test is selected, else None. Its cluster is stopped at the end."""
+    if not _runs_thrift_tests(request.session):
+        yield None
+        return
+    from thrift_pipeline import ThriftPipeline
+
+    landing = request.getfixturevalue("landing")
+    pipeline = ThriftPipeline(landing, test_root / "thrift", pseudonym_key).start()
+    yield pipeline
+    pipeline.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _thrift_pipeline_in_background(thrift_pipeline):
+    """Requested by the first test, so the pipeline overlaps the suite."""
+    return thrift_pipeline
+
+
 @pytest.fixture(scope="session")
 def unit_test_results(request, test_root: Path) -> dict[str, str]:
     """{unit test id: status} of every dbt unit test of the project.
@@ -166,41 +203,73 @@ def consenting_users(spark, built) -> set[str]:
 
 
 def current_consent(spark) -> set[str]:
-    """The consent rule, recomputed in Python independently of the dbt macro
-    (has_analytics_consent): a member's latest analytics event in
+    """The consent rule, recomputed in Python independently of the dbt model
+    (base_app__analytics_consent): a member's latest analytics event in
     raw.consent_events wins (withdraw on a same-second tie), else the
-    profile's consent_analytics; members unknown to raw.users have none."""
+    profile's consent_analytics; members unknown to raw.users have none.
+    It fails closed: a member with an analytics event dated later than now
+    plus the clock-skew tolerance, or named by a consent line in
+    raw.quarantine that is not an exact duplicate, has none either."""
+    from sflux.ingest.contract import clock_skew_tolerance
+
     profiles = {r[0]: bool(r[1]) for r in spark.sql(
         "select user_id, consent_analytics from raw.users").collect()}
+    future = spark.sql("select current_timestamp()").first()[0] + clock_skew_tolerance()
     latest: dict[str, tuple] = {}
+    held: set[str] = set()
     for user_id, action, ts in spark.sql(
             "select user_id, action, event_ts from raw.consent_events "
             "where consent_type = 'analytics'").collect():
+        if ts > future:
+            held.add(user_id)
+            continue
         rank = (ts, action == "withdraw")
         if user_id not in latest or rank > latest[user_id][0]:
             latest[user_id] = (rank, action == "grant")
-    return {u for u, flag in profiles.items() if (latest[u][1] if u in latest else flag)}
+    for (line,) in spark.sql(
+            "select raw_line from raw.quarantine where dataset = 'consent_events' "
+            "and reason not like 'duplicate %'").collect():
+        fields = next(csv.reader([line]), [""])
+        held |= {fields[0].strip() if fields else ""} | set(re.split(r"""[\s,;|"'=]+""", line))
+    return {u for u, flag in profiles.items()
+            if u not in held and (latest[u][1] if u in latest else flag)}
 
 
 def pytest_collection_modifyitems(config, items):
     """Mark every test that needs a Spark JVM (through the `spark` fixture,
-    directly or not) `spark`; run the tests that change the shared warehouse
-    after every test that compares it with the landing files."""
+    directly or not) `spark`; run the Thrift tests after every other
+    read-only test (their pipeline runs in the background meanwhile), and
+    the tests that change the shared warehouse after all of them."""
     for item in items:
         if "spark" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.spark)
-    items.sort(key=lambda item: item.get_closest_marker("mutates_warehouse") is not None)
+
+    def order(item) -> int:
+        if item.get_closest_marker("mutates_warehouse") is not None:
+            return 2
+        return 1 if item.nodeid.startswith(THRIFT_TESTS) else 0
+
+    items.sort(key=order)
 
 
-def string_values(spark, schemas=("anonymized", "analytics")) -> set[str]:
-    """Every distinct string value of every relation in `schemas`."""
+def outside_raw_schemas(spark) -> list[str]:
+    """Every schema of the catalog but the raw zones, as the leak guard
+    (tests/privacy/assert_no_pii_outside_raw.sql) scans them: `raw` and any
+    `<target>_raw` are restricted; a test-failure or dev schema is not."""
+    names = [r[0] for r in spark.sql("show databases").collect()]
+    return sorted(n for n in names if n != "raw" and not n.endswith("_raw"))
+
+
+def string_values(spark, schemas=None) -> set[str]:
+    """Every distinct string value of every relation in `schemas` (default:
+    every schema outside the raw zones)."""
     values: set[str] = set()
-    for schema in schemas:
+    for schema in outside_raw_schemas(spark) if schemas is None else schemas:
         for table in spark.catalog.listTables(schema):
             if table.isTemporary:  # dbt's incremental __dbt_tmp views, not in the schema
                 continue
-            df = spark.table(f"{schema}.{table.name}")
+            df = spark.table(f"`{schema}`.`{table.name}`")
             for field in df.schema.fields:
                 if field.dataType.simpleString() == "string":
-                    values |= {r[0] for r in df.select(field.name).distinct().collect()}
+                    values |= {r[0] for r in df.select(f"`{field.name}`").distinct().collect()}
     return values

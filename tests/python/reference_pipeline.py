@@ -65,6 +65,12 @@ def compute(landing: Path, consenting_users: set[str]) -> Reference:
     tiers = current_subscriptions([r for r in read_rows([landing / "subscriptions.csv"])
                                    if r["user_id"] in consenting_users])
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    # A reading counts in its wearer's city of the day: the first by name
+    # when a day's landed readings (valid or not) name several.
+    day_city: dict[tuple[str, str], str] = {}
+    for row in vitals:
+        day = (row["user_id"], row["reading_ts"][:10])
+        day_city[day] = min(day_city.get(day, row["city"]), row["city"])
 
     distinct: dict[tuple[str, str, int], str] = {}
     for row in vitals:
@@ -80,9 +86,8 @@ def compute(landing: Path, consenting_users: set[str]) -> Reference:
         key = (row["user_id"], row["reading_ts"], bpm)
         if key in distinct:
             counts[date]["dropped_duplicate"] += 1
-            distinct[key] = min(distinct[key], row["city"])
         else:
-            distinct[key] = row["city"]
+            distinct[key] = day_city[(row["user_id"], date)]
 
     windows: dict[tuple[str, int], list[int]] = defaultdict(list)
     for (user, ts, bpm) in distinct:
@@ -91,6 +96,10 @@ def compute(landing: Path, consenting_users: set[str]) -> Reference:
 
     cell_users: dict[tuple[str, str], set[str]] = defaultdict(set)
     cell_values: dict[tuple[str, str], list[int]] = defaultdict(list)
+    members_in: dict[str, set[str]] = defaultdict(set)
+    members_out: dict[str, set[str]] = defaultdict(set)
+    for row in vitals:
+        members_in[row["reading_ts"][:10]].add(row["user_id"])
     for (user, ts, bpm), city in distinct.items():
         date = ts[:10]
         if (user, epoch_seconds(ts) // WINDOW_SECONDS) in frozen:
@@ -101,18 +110,36 @@ def compute(landing: Path, consenting_users: set[str]) -> Reference:
             counts[date]["dropped_no_subscription"] += 1
             continue
         counts[date]["readings_out"] += 1
+        members_out[date].add(user)
         cell_users[(city, tier)].add(user)
         cell_values[(city, tier)].append(bpm)
 
     ref = Reference(daily={d: dict(c) for d, c in counts.items()})
+    # A date describes people: suppressed with fewer than MIN_CELL_USERS
+    # members in, or some but fewer out; one small date takes the date with
+    # the fewest members in with it (their totals are published elsewhere).
+    small_dates = {d for d in counts if len(members_in[d]) < MIN_CELL_USERS
+                   or 0 < len(members_out[d]) < MIN_CELL_USERS}
+    if len(small_dates) == 1:
+        small_dates.add(min(set(counts) - small_dates, key=lambda d: (len(members_in[d]), d), default=None))
+    for date, day in ref.daily.items():
+        day["is_suppressed"] = date in small_dates
     for cell, values in cell_values.items():
         ref.cells[cell] = {
             "n_users": len(cell_users[cell]),
             "n_readings": len(values),
             "avg_heart_rate": sum(values) / len(values),
         }
+    # Small cells are suppressed; exactly one small cell takes the published
+    # cell with the fewest users (then readings, city, tier) with it.
+    small = {c for c, s in ref.cells.items() if s["n_users"] < MIN_CELL_USERS}
+    if len(small) == 1:
+        small.add(min(set(ref.cells) - small, default=None,
+                      key=lambda c: (ref.cells[c]["n_users"], ref.cells[c]["n_readings"], c)))
+    for cell, stats in ref.cells.items():
+        stats["is_suppressed"] = cell in small
     for (city, tier), stats in ref.cells.items():
         row = ref.matrix.setdefault(city, {t: None for t in TIER_RANK})
-        if stats["n_users"] >= MIN_CELL_USERS:
+        if not stats["is_suppressed"]:
             row[tier] = stats["avg_heart_rate"]
     return ref

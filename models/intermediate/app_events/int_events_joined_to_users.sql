@@ -21,7 +21,6 @@ joined as (
     select
         events.event_pseudonym_id,
         events.user_pseudonym_id,
-        events.session_pseudonym_id,
         events.event_type,
         events.event_at,
         events.event_date,

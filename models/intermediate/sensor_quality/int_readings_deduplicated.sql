@@ -17,8 +17,7 @@ plausible as (
 
 collapse_duplicates as (
 
-    -- Duplicates are identical readings delivered twice; min() only makes the
-    -- choice of descriptive columns deterministic should they ever differ.
+    -- Duplicates are identical readings delivered twice.
     -- reading_date is a function of reading_at; grouping by it lets a date
     -- filter from an incremental model reach the partitioned table below.
     select
@@ -26,8 +25,6 @@ collapse_duplicates as (
         reading_at,
         heart_rate_bpm,
         reading_date,
-        min(device_pseudonym_id) as device_pseudonym_id,
-        min(city) as city,
         max(landed_at) as landed_at,
         count(*) as n_copies
     from plausible
@@ -39,8 +36,6 @@ final as (
 
     select
         user_pseudonym_id,
-        device_pseudonym_id,
-        city,
         reading_at,
         reading_date,
         {{ tumbling_window_start('reading_at', var('frozen_window_minutes')) }}

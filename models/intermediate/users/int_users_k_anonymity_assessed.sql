@@ -1,14 +1,16 @@
 -- Every consenting member with the outcome of k-anonymity enforcement over
--- the quasi-identifiers age_band, gender, postcode_prefix and region. Members
--- in a group smaller than k are generalized one step at a time (postcode,
--- then age band, then gender); any still below k are suppressed.
+-- the quasi-identifiers age_band, gender, postcode_prefix, region and
+-- country. Members in a group smaller than k are generalized one step at a
+-- time (postcode, then age band, then gender); any still below k are
+-- suppressed. Region and country are never generalized: the event marts
+-- publish regions anyway.
 -- Ephemeral: never stored, it feeds both the anonymized users table and the
 -- outcome counts, so the two come from one computation.
 {%- set ladder = [
-    {'age_band': 'age_band', 'gender': 'gender', 'postcode_prefix': 'postcode_prefix', 'region': 'region'},
-    {'age_band': 'age_band', 'gender': 'gender', 'postcode_prefix': "'*'", 'region': 'region'},
-    {'age_band': "'*'", 'gender': 'gender', 'postcode_prefix': "'*'", 'region': 'region'},
-    {'age_band': "'*'", 'gender': "'*'", 'postcode_prefix': "'*'", 'region': 'region'},
+    {'age_band': 'age_band', 'gender': 'gender', 'postcode_prefix': 'postcode_prefix', 'region': 'region', 'country': 'country'},
+    {'age_band': 'age_band', 'gender': 'gender', 'postcode_prefix': "'*'", 'region': 'region', 'country': 'country'},
+    {'age_band': "'*'", 'gender': 'gender', 'postcode_prefix': "'*'", 'region': 'region', 'country': 'country'},
+    {'age_band': "'*'", 'gender': "'*'", 'postcode_prefix': "'*'", 'region': 'region', 'country': 'country'},
 ] %}
 
 with
@@ -33,18 +35,7 @@ final as (
         k_anonymity_enforced.gender,
         k_anonymity_enforced.postcode_prefix,
         k_anonymity_enforced.region,
-        users.country,
-
-        -- masked contact data
-        users.full_name_masked,
-        users.email_masked,
-        users.phone_masked,
-        users.ip_address_masked,
-
-        -- account
-        users.account_status,
-        users.subscription_tier,
-        users.lifetime_value_eur,
+        k_anonymity_enforced.country,
 
         -- privacy bookkeeping
         k_anonymity_enforced.k_anonymity_level,

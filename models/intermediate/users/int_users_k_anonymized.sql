@@ -1,5 +1,11 @@
 -- The users table of the anonymized zone: k-anonymous for its declared
 -- quasi-identifiers (see _users__models.yml), suppressed members left out.
+-- It carries the member under a pseudonym of its own domain, not the
+-- pseudonym of vitals and events: joined to them, its generalized attributes
+-- would sit next to each member's readings and events, and an anti-join
+-- would list exactly the suppressed members. Contact data, lifetime value,
+-- status and tier stay out (data minimization: the marts read them from the
+-- ephemeral stg_app__users).
 with
 
 assessed as (
@@ -12,7 +18,7 @@ final as (
 
     select
         -- ids
-        user_pseudonym_id,
+        {{ domain_pseudonym('user_pseudonym_id', 'users') }} as profile_pseudonym_id,
         national_id_token,
 
         -- quasi-identifiers, as published
@@ -21,17 +27,6 @@ final as (
         postcode_prefix,
         region,
         country,
-
-        -- masked contact data
-        full_name_masked,
-        email_masked,
-        phone_masked,
-        ip_address_masked,
-
-        -- account
-        account_status,
-        subscription_tier,
-        lifetime_value_eur,
 
         -- privacy bookkeeping
         k_anonymity_level,

@@ -1,6 +1,13 @@
 -- Average heart rate per city and subscription tier. A cell with fewer than
 -- min_cell_users distinct users keeps its row (is_suppressed = true) but
 -- exposes no measure: small cells single out individuals.
+-- Complementary suppression: the cells' reading counts add up to the total
+-- that fct_vitals_quality_daily publishes (readings_out over all dates), so a
+-- single suppressed cell would be that total minus the published ones. When
+-- exactly one cell is small, the published cell with the fewest users is
+-- suppressed with it (docs/privacy.md, differencing).
+{%- set k = var('min_cell_users') %}
+
 with
 
 readings as (
@@ -22,16 +29,30 @@ aggregate_cells as (
 
 ),
 
+rank_complements as (
+
+    select
+        *,
+        n_users < {{ k }} as is_small,
+        count_if(n_users < {{ k }}) over () as n_small_cells,
+        row_number() over (
+            order by n_users >= {{ k }}, n_users, n_readings, city, subscription_type
+        ) as users_rank
+    from aggregate_cells
+
+),
+
 suppress_small_cells as (
 
+    -- With one small cell, users_rank 1 is that cell and 2 its complement.
     select
         city,
         subscription_type,
-        n_users < {{ var('min_cell_users') }} as is_suppressed,
         n_users,
         n_readings,
-        avg_heart_rate
-    from aggregate_cells
+        avg_heart_rate,
+        is_small or (n_small_cells = 1 and users_rank = 2) as is_suppressed
+    from rank_complements
 
 ),
 

@@ -3,11 +3,36 @@
 -- matrix's, so the same small-cell rule applies per day: a cell with fewer
 -- than min_cell_users distinct users keeps its row (is_suppressed = true)
 -- but exposes no measure, so "suppressed" and "no data" stay distinguishable.
+--
+-- Complementary suppression (docs/privacy.md, differencing). A day's cells
+-- add up to published totals: over dates to the all-dates cell of
+-- fct_city_heart_rate (readings and heart-rate sum), over cities and tiers
+-- to readings_out of fct_vitals_quality_daily. So each small cell is
+-- suppressed together with a 2 x 2 rectangle: another day of its series,
+-- and the same two days of another series, chosen to hide as few users as
+-- possible. Moving a value around such a rectangle changes no published
+-- total, so no suppressed cell can be solved from them. A cell whose series
+-- or date is suppressed at the coarser grain is suppressed too; a small
+-- cell with no rectangle suppresses its whole date.
+{%- set k = var('min_cell_users') %}
+
 with
 
 readings as (
 
     select * from {{ ref('int_readings_joined_to_subscriptions') }}
+
+),
+
+series as (
+
+    select * from {{ ref('fct_city_heart_rate') }}
+
+),
+
+quality_dates as (
+
+    select * from {{ ref('fct_vitals_quality_daily') }}
 
 ),
 
@@ -30,19 +55,133 @@ aggregate_daily_cells as (
 
 ),
 
-suppress_small_cells as (
+flag_primary as (
+
+    select
+        daily_cells.*,
+        (
+            daily_cells.n_users < {{ k }}
+            or coalesce(series.is_suppressed, true)
+            or coalesce(quality_dates.is_suppressed, true)
+        ) as is_primary
+    from aggregate_daily_cells as daily_cells
+    left join series
+        on
+            daily_cells.city = series.city
+            and daily_cells.subscription_type = series.subscription_type
+    left join quality_dates
+        on daily_cells.reading_date = quality_dates.reading_date
+
+),
+
+rank_rectangles as (
+
+    -- Every rectangle (small cell, same series other day, other series same
+    -- day, other series other day), cheapest first: users newly hidden.
+    select
+        small_cell.city,
+        small_cell.subscription_type,
+        small_cell.reading_date,
+        partner_day.city as partner_city,
+        partner_day.subscription_type as partner_subscription_type,
+        other_day.reading_date as other_reading_date,
+        row_number() over (
+            partition by small_cell.city, small_cell.subscription_type, small_cell.reading_date
+            order by
+                case when other_day.is_primary then 0 else other_day.n_users end
+                + case when partner_day.is_primary then 0 else partner_day.n_users end
+                + case when partner_other_day.is_primary then 0 else partner_other_day.n_users end,
+                partner_day.city,
+                partner_day.subscription_type,
+                other_day.reading_date
+        ) as rectangle_rank
+    from flag_primary as small_cell
+    inner join flag_primary as other_day
+        on
+            small_cell.city = other_day.city
+            and small_cell.subscription_type = other_day.subscription_type
+            and small_cell.reading_date != other_day.reading_date
+    inner join flag_primary as partner_day
+        on
+            small_cell.reading_date = partner_day.reading_date
+            and not (
+                small_cell.city = partner_day.city
+                and small_cell.subscription_type = partner_day.subscription_type
+            )
+    inner join flag_primary as partner_other_day
+        on
+            partner_day.city = partner_other_day.city
+            and partner_day.subscription_type = partner_other_day.subscription_type
+            and other_day.reading_date = partner_other_day.reading_date
+    where small_cell.is_primary
+
+),
+
+rectangle_cells as (
+
+    -- The four corners of each small cell's cheapest rectangle.
+    select
+        stack(
+            4,
+            city, subscription_type, reading_date,
+            city, subscription_type, other_reading_date,
+            partner_city, partner_subscription_type, reading_date,
+            partner_city, partner_subscription_type, other_reading_date
+        ) as (city, subscription_type, reading_date)
+    from rank_rectangles
+    where rectangle_rank = 1
+
+),
+
+dates_without_rectangle as (
+
+    select distinct small_cell.reading_date
+    from flag_primary as small_cell
+    left anti join rank_rectangles
+        on
+            small_cell.city = rank_rectangles.city
+            and small_cell.subscription_type = rank_rectangles.subscription_type
+            and small_cell.reading_date = rank_rectangles.reading_date
+    where small_cell.is_primary
+
+),
+
+complement_cells as (
 
     select
         city,
-        reading_date,
         subscription_type,
-        n_users < {{ var('min_cell_users') }} as is_suppressed,
-        n_users,
-        n_readings,
-        avg_heart_rate,
-        p50_heart_rate,
-        p90_heart_rate
-    from aggregate_daily_cells
+        reading_date
+    from rectangle_cells
+    union
+    select
+        flag_primary.city,
+        flag_primary.subscription_type,
+        flag_primary.reading_date
+    from flag_primary
+    left semi join dates_without_rectangle
+        on flag_primary.reading_date = dates_without_rectangle.reading_date
+
+),
+
+suppress_cells as (
+
+    select
+        flag_primary.city,
+        flag_primary.reading_date,
+        flag_primary.subscription_type,
+        flag_primary.n_users,
+        flag_primary.n_readings,
+        flag_primary.avg_heart_rate,
+        flag_primary.p50_heart_rate,
+        flag_primary.p90_heart_rate,
+        flag_primary.is_primary or complement_cells.city is not null as is_suppressed
+    from flag_primary
+    left join complement_cells
+        on
+            flag_primary.city = complement_cells.city
+            and flag_primary.subscription_type = complement_cells.subscription_type
+            and flag_primary.reading_date = complement_cells.reading_date
 
 ),
 
@@ -58,7 +197,7 @@ final as (
         case when not is_suppressed then avg_heart_rate end as avg_heart_rate,
         case when not is_suppressed then p50_heart_rate end as p50_heart_rate,
         case when not is_suppressed then p90_heart_rate end as p90_heart_rate
-    from suppress_small_cells
+    from suppress_cells
 
 )
 

@@ -1,6 +1,6 @@
 -- One current subscription per consenting member. Pseudonymization happens
 -- here, as declared in _billing__sources.yml: the raw user id never leaves
--- this model.
+-- this model. Ephemeral: never stored (see _billing__models.yml).
 with
 
 consenting_members as (

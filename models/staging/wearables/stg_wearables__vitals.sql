@@ -1,7 +1,10 @@
 -- Pseudonymization happens here: each raw column is treated as its policy in
--- _wearables__sources.yml declares (user and device ids -> keyed HMAC
--- pseudonyms, names -> initials), and the raw ids never leave this model.
+-- _wearables__sources.yml declares (the user id -> keyed HMAC pseudonym; the
+-- name and device id dropped), and the raw ids never leave this model.
 -- Only members who consented to analytics are carried.
+-- The city is left out: a stored reading with the member's city singles out
+-- the members of a small city. The marts take it from the ephemeral
+-- stg_wearables__wearer_cities, so it reaches only suppressed aggregates.
 -- Incremental by reading_date: only dates with newly landed rows (or within
 -- the lookback), and dates whose consenting members changed (a withdrawal or
 -- a grant), are pseudonymized again.
@@ -37,7 +40,7 @@ consented as (
 renamed as (
 
     select
-        {{ apply_privacy_policies('wearables', 'vitals', 'consented') }},
+        {{ apply_privacy_policies('wearables', 'vitals', 'consented', exclude=['city']) }},
 
         -- quality
         case

@@ -11,6 +11,7 @@ import socket
 import time
 from pathlib import Path
 
+from sflux.cluster import auth
 from sflux.privacy import keys
 
 
@@ -163,14 +164,12 @@ def free_port() -> int:
 
 
 def thrift_query(port: int, sql: str, timeout: float = 30.0, host: str = HOST) -> list[tuple]:
-    """Run one statement on the Thrift server (PyHive, NOSASL) and fetch all rows."""
+    """Run one statement on the Thrift server (PyHive, with the user and
+    password of this environment) and fetch all rows."""
     from pyhive import hive
-    from thrift.transport import TSocket, TTransport
 
-    sock = TSocket.TSocket(host, port)
-    sock.setTimeout(int(timeout * 1000))
-    conn = hive.connect(thrift_transport=TTransport.TBufferedTransport(sock),
-                        username=os.environ.get("USER", "santeflux"))
+    transport = auth.sasl_transport(host, port, auth.thrift_user(), auth.password_from_env(), timeout)
+    conn = hive.connect(thrift_transport=transport)
     try:
         cur = conn.cursor()
         cur.execute(sql)

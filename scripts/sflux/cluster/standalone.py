@@ -38,8 +38,10 @@ from sflux.cluster.processes import (
     stop_processes,
     tagged_pids,
 )
-from sflux.core import paths
+from sflux.cluster import auth
+from sflux.core import paths, storage
 from sflux.core.errors import UserError
+from sflux.privacy import keys
 
 
 def spark_home() -> Path:
@@ -101,6 +103,7 @@ def running(state: dict) -> list[dict]:
 
 def _base_env(opts: Options, java_opts: str) -> dict[str, str]:
     env = dict(os.environ)  # carries the key: the executors inherit it from the worker
+    env.pop(auth.PASSWORD_ENV, None)  # the server checks a hash; no JVM needs the password
     env.update({
         "SPARK_HOME": str(spark_home()),
         "SPARK_LOCAL_IP": HOST,
@@ -170,6 +173,10 @@ def start(opts: Options) -> dict:
         raise UserError(f"{KEY_ENV} is not set: the Thrift server and executors read the "
                         "pseudonymization key from their environment (e.g. export it from "
                         ".secrets/pseudonym.key, created by `make key`)")
+    # Before any JVM: a wrong key would pseudonymize everything it builds
+    # under a key the registry does not know.
+    keys.require_registered_key_files(opts.data_dir.resolve() / "warehouse",
+                                      "start the cluster that builds with it")
     if opts.workers < 1 or opts.worker_cores < 1:
         raise UserError("--workers and --worker-cores must be at least 1")
     for flag, size in (("--worker-memory", opts.worker_memory), ("--driver-memory", opts.driver_memory)):
@@ -185,11 +192,18 @@ def start(opts: Options) -> dict:
     if not (home / "bin" / "spark-class").exists():
         raise UserError(f"no bin/spark-class in the pyspark package at {home}")
 
+    user, password = auth.thrift_user(), auth.password_from_env()
     data = opts.data_dir.resolve()
     opts.data_dir = data
     run = opts.run_dir
+    # The JVMs inherit the umask; what an older run left open is closed.
+    storage.private_umask()
     for sub in (run / "logs", run / "conf", data / "warehouse", data / "tmp"):
         sub.mkdir(parents=True, exist_ok=True)
+    storage.restrict(data)
+    classes = auth.compile_authenticator(home, run / "auth")
+    auth.write_password_file(run / "auth" / "thrift.passwd", user, password)
+    auth.write_rpc_secret(run / "conf")
 
     ui_ports = {"master-webui": free_port(), **{f"worker-{i}-webui": free_port() for i in range(1, opts.workers + 1)}}
     check_ports(opts, {})
@@ -226,7 +240,8 @@ def start(opts: Options) -> dict:
             write_state(opts, state)
             opts.log(f"worker-{i}: {opts.worker_cores} core(s), {opts.worker_memory} (pid {worker['pid']})")
 
-        thrift = _launch("thrift", _thrift_command(opts, home, master_url, tag, log4j), env, opts, THRIFT_CLASS)
+        thrift = _launch("thrift", _thrift_command(opts, home, master_url, tag, log4j, classes),
+                         env, opts, THRIFT_CLASS)
         state["processes"].append(thrift)
         write_state(opts, state)
         opts.log(f"thrift server on {HOST}:{opts.thrift_port} (pid {thrift['pid']}); waiting for it to answer")
@@ -261,7 +276,8 @@ def start(opts: Options) -> dict:
         raise
 
 
-def _thrift_command(opts: Options, home: Path, master_url: str, tag: str, log4j: Path) -> list[str]:
+def _thrift_command(opts: Options, home: Path, master_url: str, tag: str, log4j: Path,
+                    auth_classes: Path) -> list[str]:
     from sflux.core.spark import session_conf
 
     data = opts.data_dir
@@ -282,6 +298,7 @@ def _thrift_command(opts: Options, home: Path, master_url: str, tag: str, log4j:
         "spark.local.dir": str(data / "tmp"),
         "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={data / 'metastore_db'};create=true",
         "spark.driver.extraJavaOptions": (f"{tag} -Dderby.system.home={data} "
+                                          f"-D{auth.FILE_PROPERTY}={opts.run_dir / 'auth' / 'thrift.passwd'} "
                                           f"-Dderby.stream.error.file={data / 'derby.log'} "
                                           f"-Dlog4j2.configurationFile=file:{log4j}"),
         "spark.executor.extraJavaOptions": f"{tag} -Dlog4j2.configurationFile=file:{log4j}",
@@ -294,12 +311,13 @@ def _thrift_command(opts: Options, home: Path, master_url: str, tag: str, log4j:
         "spark.ui.showConsoleProgress": "false",
     })
     cmd = [str(home / "bin" / "spark-submit"), "--master", master_url, "--deploy-mode", "client",
-           "--class", THRIFT_CLASS, "--name", "santeflux-thrift", "--driver-memory", opts.driver_memory]
+           "--class", THRIFT_CLASS, "--name", "santeflux-thrift", "--driver-memory", opts.driver_memory,
+           "--driver-class-path", str(auth_classes)]
     for key, value in conf.items():
         cmd += ["--conf", f"{key}={value}"]
     for key, value in {"hive.server2.thrift.port": opts.thrift_port,
                        "hive.server2.thrift.bind.host": HOST,
-                       "hive.server2.authentication": "NOSASL",
+                       **auth.HIVECONF,
                        "hive.server2.transport.mode": "binary"}.items():
         cmd += ["--hiveconf", f"{key}={value}"]
     return [*cmd, "spark-internal"]

@@ -18,7 +18,7 @@ from typing import Any
 import jinja2
 import yaml
 
-from sflux.core import paths
+from sflux.core import paths, storage
 from sflux.core.errors import UserError
 
 JAVA_HINT = (
@@ -91,6 +91,10 @@ def get_spark():  # -> pyspark.sql.SparkSession (imported lazily: slow import)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).disabled = True
     conf = session_conf()
+    # Before the JVM starts: it inherits the umask, and what an older run
+    # left readable by others is made private (sflux.core.storage).
+    storage.private_umask()
+    storage.restrict(paths.data_dir())
     for key in ("spark.sql.warehouse.dir", "spark.local.dir"):
         Path(conf[key]).mkdir(parents=True, exist_ok=True)
     from pyspark.sql import SparkSession

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,3 +97,17 @@ def discover(manifest: Path | None = None) -> list[SubjectRelation]:
         ))
     order = {"raw_id": 0, "raw_text": 0, "tokenized_value": 1, "pseudonym": 2}
     return sorted(found, key=lambda r: (order[r.key_kind], r.relation))
+
+
+DOMAIN_CALL = re.compile(r"domain_pseudonym\(\s*'[^']*'\s*,\s*'(\w+)'\s*\)")
+
+
+def pseudonym_domains() -> list[str]:
+    """The domains in which models key members by a domain pseudonym
+    (macro domain_pseudonym, e.g. the users table's `users`): a relation
+    keyed so is rebuilt rather than erased by row, and verification looks
+    for the subject there under that pseudonym too."""
+    found: set[str] = set()
+    for path in (paths.REPO_ROOT / "models").rglob("*.sql"):
+        found |= set(DOMAIN_CALL.findall(path.read_text(encoding="utf-8")))
+    return sorted(found)

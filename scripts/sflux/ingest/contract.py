@@ -10,10 +10,13 @@ file that does.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sflux.core import paths
+from sflux.core.errors import UserError
+from sflux.privacy import policies
 
 RAW_SCHEMA = "raw"
 QUARANTINE_TABLE = f"{RAW_SCHEMA}.quarantine"
@@ -74,6 +77,11 @@ class Dataset:
     # loads, the rest are quarantined.
     unique_key: tuple[str, ...] = ()
     rules: tuple[RowRule, ...] = ()
+    # Timestamp columns that may not be later than the load time plus the
+    # clock-skew tolerance (dbt var clock_skew_tolerance_minutes): a row dated
+    # in the future is quarantined, since it could override every real event
+    # until that date.
+    not_after_load: tuple[str, ...] = ()
 
     @property
     def has_header(self) -> bool:
@@ -210,9 +218,22 @@ CONSENT_EVENTS = Dataset(
     table=f"{RAW_SCHEMA}.consent_events",
     required=False,
     unique_key=("user_id", "consent_type", "action", "event_ts"),  # exact duplicates
+    # A grant dated 2099 would win over every real withdrawal until then.
+    not_after_load=("event_ts",),
 )
 
 DATASETS: tuple[Dataset, ...] = (SUBSCRIPTIONS, VITALS, USERS, EVENTS, CONSENT_EVENTS)
+
+
+def clock_skew_tolerance() -> dt.timedelta:
+    """How far past the load time a ``not_after_load`` timestamp may be (the
+    sender's clock running a little ahead), from the dbt var
+    clock_skew_tolerance_minutes: base_app__analytics_consent applies the same
+    tolerance to the build time."""
+    minutes = policies.project_var("clock_skew_tolerance_minutes")
+    if isinstance(minutes, bool) or not isinstance(minutes, int) or minutes < 0:
+        raise UserError(f"var clock_skew_tolerance_minutes must be a whole number >= 0 (got {minutes!r})")
+    return dt.timedelta(minutes=minutes)
 
 
 def subscription_tiers() -> list[str]:

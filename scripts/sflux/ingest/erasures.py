@@ -1,6 +1,8 @@
 """Erased subjects at load time: lines whose user_id pseudonymizes to a
 pseudonym of raw.erasure_register are skipped, neither loaded nor
-quarantined (loader step 2, "Erased subjects").
+quarantined (loader step 2, "Erased subjects"). The key is checked against
+raw.pseudonym_key_registry first: with a wrong key no pseudonym would match
+and every erased subject would come back.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ if TYPE_CHECKING:  # pyspark is imported lazily: pre-flight must stay fast
 
 def erased_subjects(spark: SparkSession) -> DataFrame | None:
     """The distinct pseudonyms of ``raw.erasure_register``, or None when the
-    register is missing or empty. With pseudonyms to honour, the key must be
-    in the Spark driver's environment: UserError otherwise."""
+    register is missing or empty. With pseudonyms to honour, the Spark driver
+    must hold the registered key: UserError otherwise."""
     from pyspark.sql import functions as F
 
     table = contract.ERASURE_REGISTER_TABLE
@@ -42,6 +44,7 @@ def erased_subjects(spark: SparkSession) -> DataFrame | None:
             f"{keys.MIN_KEY_LENGTH} characters, in the Spark driver's environment) to skip "
             "erased subjects"
         )
+    keys.require_registered_key(spark, "skip erased subjects")
     return pseudonyms
 
 

@@ -21,7 +21,9 @@ How a load works:
    4180 CSV, a JSON Lines line is parsed with ``from_json`` and an explicit
    schema (malformed JSON, a non-object, unknown or repeated fields are
    refused); fields are typed per ``contract.Column.kind`` and the dataset's
-   row rules checked. Where the dataset has a unique key, the first
+   row rules checked, including that its ``not_after_load`` timestamps (a
+   consent event's ``event_ts``) are not in the future, beyond the
+   clock-skew tolerance (dbt var ``clock_skew_tolerance_minutes``). Where the dataset has a unique key, the first
    occurrence of a key loads and later ones are quarantined (rows already in
    the table from other files count as earlier). Each data line becomes
    either a typed row or a quarantine row with a reason; nothing is dropped,
@@ -171,7 +173,7 @@ def _load(
             earlier = spark.table(dataset.table).where(
                 ~F.col("_source_file").isin(names[dataset.name])
             )
-        rows = parse(numbered, dataset, tiers, earlier, erased)
+        rows = parse(numbered, dataset, tiers, earlier, erased, loaded_at=loaded_at)
         parsed[dataset.name] = staging.write(f"parsed_{dataset.name}", rows)
 
     # 2. Merge: the new content of every target, in staging.

@@ -5,6 +5,7 @@ quarantine of repeated keys.
 
 from __future__ import annotations
 
+import datetime as dt
 import urllib.parse
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -192,6 +193,8 @@ def parse(
     tiers: Sequence[str],
     earlier: DataFrame | None = None,
     erased: DataFrame | None = None,
+    *,
+    loaded_at: dt.datetime,
 ) -> DataFrame:
     """Typed contract columns + _source_file, _source_line, _reason (NULL for
     a good row), _erased and _raw_line (the line, kept for quarantined rows
@@ -203,7 +206,9 @@ def parse(
     ``erased``: the pseudonyms of erased subjects (see :func:`erased_subjects`);
     a row of one of them has _erased true and every other column but the
     lineage NULL, so none of their data goes further, not even to the
-    quarantine."""
+    quarantine.
+    ``loaded_at``: the load's time (UTC); a ``not_after_load`` column later
+    than it plus :func:`contract.clock_skew_tolerance` quarantines the row."""
     from pyspark.sql import functions as F
 
     if dataset.file_format == "jsonl":
@@ -222,12 +227,13 @@ def parse(
     stage2 = stage1.select(
         *typed, "_source_file", "_source_line", reason.alias("_reason"), "value"
     )
-    if dataset.rules:
+    rules = (*dataset.rules, *_not_after_load_rules(dataset, loaded_at))
+    if rules:
         rule_reasons = F.concat_ws(
             "; ",
             *[
                 F.when(~F.coalesce(F.expr(rule.valid), F.lit(False)), F.lit(rule.reason))
-                for rule in dataset.rules
+                for rule in rules
             ],
         )
         stage2 = stage2.withColumn(
@@ -249,6 +255,24 @@ def parse(
         "_erased",
         F.when(kept & F.col("_reason").isNotNull(), F.col("value")).alias("_raw_line"),
     )
+
+
+def _not_after_load_rules(dataset: contract.Dataset, loaded_at: dt.datetime) -> list[contract.RowRule]:
+    """One row rule per ``not_after_load`` column: at most the load time plus
+    the clock-skew tolerance. The limit is a literal in the session time zone
+    (UTC, as every landed timestamp)."""
+    if not dataset.not_after_load:
+        return []
+    tolerance = contract.clock_skew_tolerance()
+    limit = (loaded_at.astimezone(dt.timezone.utc) + tolerance).strftime("%Y-%m-%d %H:%M:%S")
+    minutes = int(tolerance.total_seconds() // 60)
+    return [
+        contract.RowRule(
+            f"`{column}` <= timestamp'{limit}'",
+            f"{column} in the future (later than the load time + {minutes} min clock skew)",
+        )
+        for column in dataset.not_after_load
+    ]
 
 
 def _csv_fields(numbered: DataFrame, dataset: contract.Dataset) -> tuple[DataFrame, SparkColumn]:

@@ -890,6 +890,42 @@ def test_consent_events_load_typed_and_bad_rows_are_quarantined(spark, tmp_path)
     assert "consent_events_b.csv" in "\n".join(results.format_report(result))
 
 
+def test_consent_events_dated_in_the_future_are_quarantined(spark, tmp_path):
+    """A grant dated 2099 would be the latest event, and so override every
+    real withdrawal until 2099: a consent event later than the load time plus
+    the clock-skew tolerance is quarantined with the reason. A sender's clock a
+    minute ahead is tolerated."""
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+    def stamp(moment: dt.datetime) -> str:
+        return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+    tolerance = contract.clock_skew_tolerance()
+    assert dt.timedelta(minutes=1) < tolerance < dt.timedelta(hours=1)
+    future = f"event_ts in the future (later than the load time + {tolerance.seconds // 60} min clock skew)"
+    d = landing(tmp_path / "in", {"vitals.csv": ["u1,A,B,d1,2024-01-01 10:00:00,70"]})
+    lines = [
+        "u1,analytics,grant,2099-01-01 00:00:00",
+        f"u1,analytics,withdraw,{stamp(now - dt.timedelta(hours=1))}",
+        f"u2,analytics,grant,{stamp(now + dt.timedelta(minutes=1))}",
+        f"u3,analytics,withdraw,{stamp(now + dt.timedelta(hours=1))}",
+        "u4,analytics,revoke,2099-01-01 00:00:00",
+    ]
+    write(d / "consent_events.csv", [CONSENT_HEADER, *lines])
+
+    result = loader.load_raw(spark, d)
+
+    assert result.loaded_at >= now
+    assert rows(spark, "raw.consent_events", "user_id", "action") == [("u1", "withdraw"), ("u2", "grant")]
+    assert rows(spark, "raw.quarantine", "line_number", "reason", "raw_line") == [
+        (2, future, lines[0]),
+        (5, future, lines[3]),
+        (6, "unknown action", lines[4]),  # row rules only judge rows whose fields parsed
+    ]
+    counts = result["consent_events"]
+    assert (counts.read, counts.loaded, counts.quarantined) == (5, 2, 3)
+
+
 def test_consent_events_are_optional_and_reload_idempotently(spark, tmp_path):
     bare = landing(tmp_path / "bare", {"vitals.csv": ["u1,A,B,d1,2024-01-01 10:00:00,70"]})
     result = loader.load_raw(spark, bare)
@@ -938,6 +974,14 @@ def pseudonym(key: str, user_id: str) -> str:
 
 
 def create_register(spark, *pseudonyms: str) -> None:
+    """The register gdpr.py writes (the columns the loader reads), and the
+    key registry a dbt build writes: the loader checks its key against it."""
+    from conftest import TEST_KEY
+
+    spark.sql(f"create table if not exists {keys.REGISTRY_TABLE} (key_version int, key_fingerprint string,"
+              " registered_at timestamp, dbt_invocation_id string) using parquet")
+    spark.sql(f"insert into {keys.REGISTRY_TABLE} select 1, :f, current_timestamp(), 'pytest'",
+              args={"f": keys.fingerprint(TEST_KEY)})
     spark.sql("create table raw.erasure_register (subject_pseudonym_id string, status string, "
               "recorded_at timestamp) using parquet")
     for value in pseudonyms:
@@ -1023,5 +1067,26 @@ def test_a_register_needs_the_key_and_fails_before_publishing(spark, tmp_path, p
     message = str(caught.value)
     assert "\n" not in message
     assert "needs SANTEFLUX_TEST_UNSET_KEY" in message and "to skip erased subjects" in message
+    assert snapshot(spark) == before
+    assert not loader.Staging(spark).exists()
+
+
+def test_a_wrong_key_is_refused_before_publishing(spark, tmp_path, pseudonym_key, monkeypatch):
+    """The attack: a key of valid length that is not the registered one
+    computes pseudonyms that match no register entry, so the erased subject
+    would be loaded again. The loader compares the key's fingerprint with
+    raw.pseudonym_key_registry first."""
+    from conftest import WRONG_KEY_ENV
+
+    d = every_dataset(tmp_path / "in")
+    loader.load_raw(spark, d)
+    create_register(spark, pseudonym(pseudonym_key, "u1"))
+    before = snapshot(spark)
+    monkeypatch.setattr(keys, "KEY_ENV", WRONG_KEY_ENV)
+    with pytest.raises(UserError) as caught:
+        loader.load_raw(spark, d)
+    message = str(caught.value)
+    assert "\n" not in message and "is not the registered pseudonymization key" in message
+    assert "skip erased subjects" in message
     assert snapshot(spark) == before
     assert not loader.Staging(spark).exists()
