@@ -4,9 +4,9 @@
     conf/differential_privacy.yml. The project declares no default, so the
     bounds and the domain have one source only.
 
-    Building the release's input without it (`dbt build --selector release`
-    by hand) stops with a one-line error. Parsing, compiling, docs and lint
-    get a fixed compile-only sample instead, so they need no release.
+    Without the var (any build but a release's, and parse, compile, docs,
+    lint) it returns a fixed sample whose release_id is 'compile_only',
+    which the input model turns into an empty table.
 
     Arguments:
       name: release_id, first_date, last_date (yyyy-MM-dd),
@@ -27,12 +27,6 @@
     {%- endif -%}
     {%- set settings = var('dp_release', none) -%}
     {%- if settings is none -%}
-        {%- if execute and flags.WHICH in ('run', 'build') and not var('offline_compile', false) -%}
-            {{ exceptions.raise_compiler_error(
-                "The DP release's input (" ~ model.name ~ ") is built only by `make release`"
-                ~ " (scripts/release_dp.py), which passes the DPO's settings from"
-                ~ " conf/differential_privacy.yml; see docs/privacy.md.") }}
-        {%- endif -%}
         {{ return(compile_only[name]) }}
     {%- endif -%}
     {%- set value = settings[name] if settings is mapping and name in settings else none -%}

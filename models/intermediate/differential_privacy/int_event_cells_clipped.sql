@@ -1,7 +1,7 @@
 -- The exact input of the differentially private release: per cell of the
 -- public domain (every declared date x every event type x every region of
 -- the seed), the sum of the members' clipped contributions. A restricted-zone
--- table, built only by `make release` (scripts/release_dp.py), which adds
+-- table, filled only by `make release` (scripts/release_dp.py), which adds
 -- OpenDP noise to it and publishes analytics.fct_daily_event_counts_dp.
 --
 -- The grid comes from the declared domain, not from the data, so whether a
@@ -15,6 +15,14 @@
 {%- set max_cells = dp_release_setting('max_cells_per_member') | int %}
 {%- set max_events = dp_release_setting('max_events_per_member_cell') | int %}
 {%- set max_cents = dp_release_setting('max_amount_cents_per_member_cell') | int %}
+{#- Any build but a release's (a dev build reaching it through `+`, a hand-run
+    `--selector release`) leaves it empty: no exact input at rest. #}
+{%- set is_release = release_id != 'compile_only' %}
+{%- if execute and not is_release and flags.WHICH in ('run', 'build') %}
+    {% do exceptions.warn(
+        "int_event_cells_clipped is filled only by `make release` (scripts/release_dp.py);"
+        ~ " this build leaves it empty.") %}
+{%- endif %}
 
 with
 
@@ -134,6 +142,7 @@ final as (
             grid.event_date = bounded_cells.event_date
             and grid.event_type = bounded_cells.event_type
             and grid.region = bounded_cells.region
+    where {{ is_release }}
 
 )
 

@@ -67,12 +67,13 @@ class Release:
 
 
 def run(spark: SparkSession, reason: str, config: dp_config.DpConfig | None = None) -> Release:
-    """One release, audited whether it succeeds or is refused."""
+    """One release, audited whether it succeeds, is refused (bad settings,
+    budget spent, failed input build) or fails."""
     if not reason.strip():
         raise UserError("a release needs a reason (--reason): it is recorded in the audit log")
-    settings = config or dp_config.load()
     release_id = uuid.uuid4().hex
     try:
+        settings = config or dp_config.load()
         # Refuse early, before building anything, when the budget is spent;
         # the check that counts is repeated under the lock.
         count_noise, revenue_noise = mechanisms(settings)
@@ -80,7 +81,7 @@ def run(spark: SparkSession, reason: str, config: dp_config.DpConfig | None = No
                      epsilon=count_noise.epsilon + revenue_noise.epsilon,
                      total_epsilon=settings.total_epsilon)
         cells = read_clipped_cells(spark, settings, release_id, build_clipped_cells(settings, release_id))
-        release = spend_and_publish(spark, settings, cells, release_id)
+        done = spend_and_publish(spark, settings, cells, release_id)
     except Exception as exc:
         # A refusal (UserError) or a failure midway: audited either way. A
         # failure after the ledger recorded the spend still counts.
@@ -88,15 +89,15 @@ def run(spark: SparkSession, reason: str, config: dp_config.DpConfig | None = No
                      details={"release_id": release_id, "reason": reason,
                               "error": (str(exc).splitlines() or [type(exc).__name__])[0]})
         raise
-    audit.record(spark, AUDIT_OPERATION, status="success", relations={PUBLISHED_TABLE: release.cells},
-                 details={"release_id": release_id, "reason": reason, "period": release.period,
-                          "epsilon": release.epsilon, "spent_after": release.spent_after,
-                          "total_epsilon": release.total_epsilon,
+    audit.record(spark, AUDIT_OPERATION, status="success", relations={PUBLISHED_TABLE: done.cells},
+                 details={"release_id": release_id, "reason": reason, "period": done.period,
+                          "epsilon": done.epsilon, "spent_after": done.spent_after,
+                          "total_epsilon": done.total_epsilon,
                           "domain": [settings.first_date.isoformat(), settings.last_date.isoformat()],
-                          "count_noise_scale": release.count_noise_scale,
-                          "revenue_noise_scale_eur": release.revenue_noise_scale_eur,
+                          "count_noise_scale": done.count_noise_scale,
+                          "revenue_noise_scale_eur": done.revenue_noise_scale_eur,
                           "dbt_invocation_id": cells.dbt_invocation_id})
-    return release
+    return done
 
 
 def build_clipped_cells(settings: dp_config.DpConfig, release_id: str) -> str:

@@ -15,11 +15,13 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import math
 import threading
 import time
 from collections import defaultdict
 from decimal import Decimal
 
+import pyarrow as pa
 import pytest
 
 from dbt_helpers import REPO_ROOT, dbt_outcome, run_dbt
@@ -94,6 +96,31 @@ def test_the_published_grid_is_the_declared_domain_whatever_the_data(spark, buil
     event_dates = {r[0] for r in spark.sql("select distinct event_date from anonymized.stg_app__events").collect()}
     silent_dates = set(config.dates) - event_dates
     assert event_dates and silent_dates, "the test data must leave dates of the domain without events"
+
+
+def test_the_published_noise_has_the_declared_scale(spark, built):
+    """End to end: on the cells of dates without any event (exact value 0)
+    the published count is max(0, X), X discrete Laplace of scale b = 800:
+    P(0) = 1 / (1 + p) = 0.5003 with p = exp(-1/b), and a positive value
+    averages 1 / (1 - p) = 800.5 (revenue: b = 4 000 000 cents, 40 000 EUR).
+    With ~32 000 cells the tolerances are over 5 standard errors, and a
+    scale 10 % off fails."""
+    stats = spark.sql(f"""
+        select
+            count(*) as cells,
+            avg(cast(noisy_event_count = 0 as int)) as zero_counts,
+            avg(nullif(noisy_event_count, 0)) as mean_positive_count,
+            avg(cast(noisy_revenue_eur = 0 as int)) as zero_revenue,
+            avg(nullif(noisy_revenue_eur, 0)) as mean_positive_revenue
+        from {release.PUBLISHED_TABLE}
+        where event_date not in (select distinct event_date from anonymized.stg_app__events)
+    """).first()
+    assert stats["cells"] > 20_000
+    p_count, p_revenue = math.exp(-1 / 800), math.exp(-1 / 4_000_000)
+    assert abs(stats["zero_counts"] - 1 / (1 + p_count)) < 0.015
+    assert abs(stats["mean_positive_count"] - 1 / (1 - p_count)) < 35
+    assert abs(stats["zero_revenue"] - 1 / (1 + p_revenue)) < 0.015
+    assert abs(float(stats["mean_positive_revenue"]) - 0.01 / (1 - p_revenue)) < 1_750
 
 
 def _exact_cells(spark) -> dict[str, dict[tuple, Decimal]]:
@@ -201,19 +228,22 @@ def test_budget_vars_are_refused_before_any_model_runs(spark, built):
 
 @pytest.mark.mutates_warehouse
 def test_dbt_builds_spend_nothing_and_publish_nothing(spark, built):
-    """Attack: spend budget or publish through dbt. The release selector
-    without the release script is refused; built by hand with the DPO's
-    settings it spends and publishes nothing (no dbt node can: the
-    published table is no model, and the dev selector leaves the input out,
-    test_dev_loop.py). The release script then refuses the hand-built input."""
+    """Attack: spend budget or publish through dbt. No dbt node can: the
+    published table is no model, and the dev selector leaves the release's
+    input out (test_dev_loop.py). Built by hand, the input stays empty
+    without the release script's settings, and with them (copied from the
+    settings file) it spends and publishes nothing; the release script then
+    refuses an input it did not build."""
     config = dp_config.load()
     before = (_ledger(spark), _published(spark), len(_release_audit(spark)))
 
-    ok, message = dbt_outcome(["build", "--selector", "release"])
-    assert not ok and "is built only by `make release`" in message
-    settings = json.dumps({"dp_release": config.dbt_settings("hand_built")})
-    ok, message = dbt_outcome(["build", "--selector", "release", "--vars", settings])
+    ok, message = dbt_outcome(["run", "--selector", "release"])
     assert ok, message
+    assert spark.table(release.CLIPPED_TABLE).count() == 0
+    settings = json.dumps({"dp_release": config.dbt_settings("hand_built")})
+    ok, message = dbt_outcome(["run", "--selector", "release", "--vars", settings])
+    assert ok, message
+    assert spark.table(release.CLIPPED_TABLE).count() == spark.table(release.PUBLISHED_TABLE).count()
 
     assert (_ledger(spark), _published(spark), len(_release_audit(spark))) == before
     with pytest.raises(UserError, match="another build replaced it"):
@@ -241,6 +271,16 @@ def release_cli():
     return load_script("release_dp")
 
 
+def _empty_domain_cells(spark, config: dp_config.DpConfig) -> release.ClippedCells:
+    """Every cell of the declared domain with nothing in it: a release's
+    input that needs no dbt build (the lock is what is under test)."""
+    regions = sorted(r[0] for r in spark.sql("select distinct region from analytics.city_regions").collect())
+    keys = list(itertools.product(config.dates, project_var("app_event_types"), regions))
+    table = pa.table({name: [key[i] for key in keys] for i, name in enumerate(DP_KEYS)})
+    return release.ClippedCells(keys=table, event_counts=[0] * len(keys), revenue_cents=[0] * len(keys),
+                                dbt_invocation_id="concurrency-test")
+
+
 @pytest.mark.mutates_warehouse
 def test_concurrent_releases_cannot_jointly_overspend(spark, built, monkeypatch):
     """Attack: two releases at once, each fitting the budget alone but not
@@ -248,9 +288,7 @@ def test_concurrent_releases_cannot_jointly_overspend(spark, built, monkeypatch)
     write), so without the lock both would fit and both would spend.
     Exactly one must win."""
     config = dp_config.load()
-    (clipped_id,) = {r[0] for r in spark.sql(
-        f"select distinct dp_release_id from {release.CLIPPED_TABLE}").collect()}
-    cells = release.read_clipped_cells(spark, config, clipped_id, "concurrency-test")
+    cells = _empty_domain_cells(spark, config)
     tight = dataclasses.replace(config, total_epsilon=_spent(spark, config.period) + 1.5 * config.epsilon)
     read_ledger = ledger.spent
 
