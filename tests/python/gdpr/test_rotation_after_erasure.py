@@ -40,7 +40,7 @@ TESTS = Path(__file__).resolve().parents[1]
 ROTATION = ["build", "--select", "city_regions", "--resource-type", "seed", "--full-refresh",
             "--vars", "{pseudonym_key_version: 2}", "--project-dir", str(REPO_ROOT)]
 
-# Process 1, old key: load, build the vault (registers key 1), erase; the
+# Process 1, old key: load, run the vault model (registers key 1), erase; the
 # fault hook SIGKILLs the process right after raw.users is rewritten.
 FIRST = """
 import sys
@@ -48,7 +48,7 @@ sys.path.insert(0, {tests!r})
 from dbt.cli.main import dbtRunner
 from script_loader import load_script
 assert load_script("load_raw").main(["--input", {landing!r}, "--quiet"]) == 0
-assert dbtRunner().invoke(["build", "--select", "token_vault", "--project-dir", {repo!r}]).success
+assert dbtRunner().invoke(["run", "--select", "token_vault", "--project-dir", {repo!r}]).success
 load_script("gdpr").main(["erase", "--user-id", {subject!r}, "--landing", {managed!r}, "--no-rebuild"])
 """
 
