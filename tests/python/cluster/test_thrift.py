@@ -30,9 +30,13 @@ from sflux.cluster import auth
 from sflux.cluster import standalone as cluster
 from sflux.core import storage
 
-pytestmark = pytest.mark.skipif(
-    os.environ.get("SANTEFLUX_SKIP_THRIFT") == "1", reason="SANTEFLUX_SKIP_THRIFT=1: thrift test skipped"
-)
+# Every test here needs the cluster's JVMs (started in the background by
+# conftest), so all are `spark`: `make check` must start no JVM.
+pytestmark = [
+    pytest.mark.skipif(os.environ.get("SANTEFLUX_SKIP_THRIFT") == "1",
+                       reason="SANTEFLUX_SKIP_THRIFT=1: thrift test skipped"),
+    pytest.mark.spark,
+]
 
 COMPARED = ["analytics.fct_city_stress_matrix", "analytics.fct_city_heart_rate"]
 
