@@ -3,8 +3,9 @@
 -- identifier: email, raw user or device id, full IPv4 or IPv6 address, IBAN,
 -- phone or national id number.
 -- Scanned: every table and view of every schema in the catalog except the
--- raw zones (`raw`, the sources' schemas, and a prefixed target's
--- `<target>_raw`), so a table created by hand, a dev target's schemas and a
+-- raw zones (`raw`, the schemas of sources declared `zone: raw`, and a
+-- prefixed target's `<target>_raw`), so a table created by hand, a dev
+-- target's schemas and a
 -- `dbt test --store-failures` schema are scanned too. Each string column, and
 -- each integral column's values of 9 digits or more (a phone or national id
 -- stored as a number).
@@ -61,7 +62,11 @@
 {%- if execute -%}
     {%- set raw_zones = [generate_schema_name('raw', none) | trim] -%}
     {%- for node in graph.sources.values() if node.package_name == project_name -%}
-        {%- do raw_zones.append(node.schema) -%}
+        {#- Only a source of the restricted zone exempts its schema: the DP
+            release is a source too, and its schema is `analytics`. #}
+        {%- if node.source_meta.get('zone') == 'raw' or node.meta.get('zone') == 'raw' -%}
+            {%- do raw_zones.append(node.schema) -%}
+        {%- endif -%}
         {%- for column_name, column in node.columns.items() -%}
             {%- set policy = privacy_policy_of(column) -%}
             {%- if policy.pii is not none and policy.pii not in ignored_types -%}
