@@ -240,8 +240,11 @@ def pytest_collection_modifyitems(config, items):
     directly or not) `spark`; run the Thrift tests after every other
     read-only test (their pipeline runs in the background meanwhile), and
     the tests that change the shared warehouse after all of them."""
+    # unit_test_results reaches the shared build (or the unit warehouse)
+    # through request.getfixturevalue, which the fixture closure cannot see.
+    needs_spark = {"spark", "unit_test_results"}
     for item in items:
-        if "spark" in getattr(item, "fixturenames", ()):
+        if needs_spark & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.spark)
 
     def order(item) -> int:
