@@ -174,7 +174,12 @@ def _load(
                 ~F.col("_source_file").isin(names[dataset.name])
             )
         rows = parse(numbered, dataset, tiers, earlier, erased, loaded_at=loaded_at)
-        parsed[dataset.name] = staging.write(f"parsed_{dataset.name}", rows)
+        # Staged by the target's partition column (NULL for rows that are
+        # not loaded): the publish then writes each partition's rows without
+        # a shuffle.
+        rows = rows.select("*", *[F.expr(expr).alias(name) for name, expr in dataset.partition_by])
+        partition_cols = [name for name, _ in dataset.partition_by]
+        parsed[dataset.name] = staging.write(f"parsed_{dataset.name}", rows, partition_cols)
 
     # 2. Merge: the new content of every target, in staging.
     steps: dict[str, _PublishStep] = {}
@@ -185,7 +190,7 @@ def _load(
             "_source_file",
             "_source_line",
             loaded_at_col.alias("_loaded_at"),
-            *[F.expr(expr).alias(name) for name, expr in dataset.partition_by],
+            *[name for name, _ in dataset.partition_by],
         )
         if schema_fields(fresh) != table_fields(spark, dataset):
             raise RuntimeError(f"loader bug: {schema_fields(fresh)} for {dataset.table}")
@@ -224,9 +229,7 @@ def _load(
             # Rows of other files in affected partitions are kept: they are
             # read from the target, so the new content must be staged first.
             kept = current.where(F.col(pcol).cast("string").isin(sorted(affected)) & ~from_load)
-            content = staging.write(
-                dataset.name, kept.unionByName(fresh).hint("rebalance", pcol)
-            )
+            content = staging.write(dataset.name, kept.unionByName(fresh), [pcol])
         else:
             # Only new rows (first load, a new day): already staged, as parsed.
             content = fresh
@@ -378,7 +381,8 @@ def _backup(spark: SparkSession, staging: Staging, step: _PublishStep) -> DataFr
             return None
         replaced = sorted(step.replaced_partitions)
         rows = rows.where(F.col(step.partition_column).cast("string").isin(replaced))
-    return staging.write(f"backup_{step.target.split('.', 1)[1]}", rows)
+    partition_by = [step.partition_column] if step.partition_column else []
+    return staging.write(f"backup_{step.target.split('.', 1)[1]}", rows, partition_by)
 
 
 def _publish_step(spark: SparkSession, step: _PublishStep) -> None:
@@ -386,9 +390,9 @@ def _publish_step(spark: SparkSession, step: _PublishStep) -> None:
         insert_overwrite(spark, step.target, step.content, dynamic=False)
         return
     drop_partitions(spark, step.target, step.partition_column, step.emptied_partitions)
-    # Few, large files per partition; AQE splits a big partition over tasks.
-    content = step.content.hint("rebalance", step.partition_column)
-    insert_overwrite(spark, step.target, content, dynamic=True)
+    # Staged partitioned by the same column: each task reads one partition's
+    # files and writes that partition, no shuffle.
+    insert_overwrite(spark, step.target, step.content, dynamic=True)
 
 
 def _restore_step(spark: SparkSession, step: _PublishStep) -> None:

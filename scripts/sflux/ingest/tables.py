@@ -39,10 +39,12 @@ class Staging:
         if fs.exists(hpath):
             fs.delete(hpath, True)
 
-    def write(self, name: str, df: DataFrame) -> DataFrame:
-        """Materialize ``df`` and return a DataFrame reading it back."""
+    def write(self, name: str, df: DataFrame, partition_by: Sequence[str] = ()) -> DataFrame:
+        """Materialize ``df`` and return a DataFrame reading it back. Rows
+        staged ``partition_by`` the target's partition column are read back
+        one partition per file, so publishing them needs no shuffle."""
         path = f"{self.root}/{name}"
-        df.write.mode("overwrite").parquet(path)
+        df.write.mode("overwrite").partitionBy(*partition_by).parquet(path)
         return self.spark.read.schema(df.schema).parquet(path)
 
 
