@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report-only", type=Path, metavar="JSON",
                    help="run nothing: print the table and targets of an earlier benchmark.json "
                         "and redraw its chart into --out")
+    p.add_argument("--loader-only", action="store_true",
+                   help="per size, only generate and load (time the loader, rows/s and the "
+                        "machine's load average); no dbt, no variants; writes loader.json")
     p.add_argument("--cores", default=os.environ.get("SANTEFLUX_SPARK_CORES", "*"),
                    help="Spark local cores (SANTEFLUX_SPARK_CORES) for every variant")
     return p

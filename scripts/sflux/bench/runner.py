@@ -174,9 +174,17 @@ def bench_size(size: int, args, out: Path) -> dict[str, Any]:
     gen_s = generate(landing, users, args.days, args.seed, start, env, log_file)
     rows = count_rows(landing)
     log(f"generated {rows:,} readings in {gen_s:.1f} s")
+    load_before = os.getloadavg()[0]
     load_s = load(landing, env, log_file)
+    # The machine may be shared: the 1-minute load average says how much.
+    load_avg = (load_before, os.getloadavg()[0])
     log(f"loader (CSV -> raw parquet, load_raw.py incl. JVM start): {load_s:.1f} s "
-        f"({rows / load_s:,.0f} rows/s)")
+        f"({rows / load_s:,.0f} rows/s; load average {load_avg[0]:.1f} before, {load_avg[1]:.1f} after)")
+    if args.loader_only:
+        if not args.keep_data:
+            shutil.rmtree(work, ignore_errors=True)
+        return {"size": size, "users": users, "days": args.days, "rows": rows,
+                "generate_seconds": gen_s, "load_seconds": load_s, "load_average": load_avg}
     seed_s = run([dbt(), "seed", "--project-dir", str(REPO)], env, log_file)
     log(f"dbt seed (untimed setup): {seed_s:.1f} s")
 
@@ -413,5 +421,21 @@ def run_benchmark(args: argparse.Namespace, argv: list[str]) -> int:
     records = []
     for size in sorted(args.sizes):
         records.append(bench_size(size, args, out))
-        report(records, out, argv)  # partial results survive a later failure
+        if args.loader_only:
+            report_loader(records, out, argv)
+        else:
+            report(records, out, argv)  # partial results survive a later failure
     return 0
+
+
+def report_loader(records: list[dict[str, Any]], out: Path, argv: list[str]) -> None:
+    """--loader-only: the loader's figures per size, into loader.json."""
+    log("\n== loader (wall seconds of load_raw.py, JVM start included)")
+    for r in records:
+        lo, hi = r["load_average"]
+        log(f"{r['size']:>11,} {r['rows']:>11,} rows  {r['load_seconds']:>7.1f} s  "
+            f"{r['rows'] / r['load_seconds']:>9,.0f} rows/s  load average {lo:.1f} -> {hi:.1f}")
+    payload = {"argv": argv, "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+               "machine": machine(), "results": records}
+    (out / "loader.json").write_text(json.dumps(payload, indent=2), encoding="utf-8")
+    log(f"wrote {out / 'loader.json'}")

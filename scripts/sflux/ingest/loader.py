@@ -44,12 +44,16 @@ How a load works:
    loaded + rows quarantined in what is about to be published + lines
    skipped as erased subjects; otherwise
    ``ReconciliationError`` and nothing is published.
-5. **Publish**: ``INSERT OVERWRITE`` of every target from staging (dynamic
-   partition overwrite of the affected ``reading_date`` / ``event_date``
-   partitions for vitals / events; partitions left empty are dropped). What a publish overwrites
-   (whole small tables; the existing affected partitions of vitals) is backed
-   up first and restored if any publish step fails, so a failed load leaves
-   the previous tables as they were. Staging is removed at the end.
+5. **Publish**: a whole table (subscriptions, users, consent_events,
+   quarantine) by swapping directories: its previous directory is moved
+   aside and the staged one into its location (two renames, no copy);
+   vitals / events by ``INSERT OVERWRITE`` from staging (dynamic partition
+   overwrite of the affected ``reading_date`` / ``event_date`` partitions;
+   partitions left empty are dropped), after staging a copy of the existing
+   partitions it overwrites (none when a load only adds days). If any
+   publish step fails, every step done is undone (directories moved back,
+   partitions restored), so a failed load leaves the previous tables as
+   they were. Staging, with what was moved aside, is removed at the end.
 
 Where each step lives: preflight.py (1), parsing.py and erasures.py (2),
 tables.py (staging and the overwrite helpers of 3 and 5), results.py (the
@@ -75,11 +79,16 @@ from sflux.ingest.preflight import LoadPlan, preflight
 from sflux.ingest.results import DatasetCounts, FileCounts, LoadResult
 from sflux.ingest.tables import (
     Staging,
+    delete_path,
     drop_partitions,
     ensure_table,
     insert_overwrite,
+    make_dir,
+    move_path,
+    path_exists,
     schema_fields,
     table_fields,
+    table_location,
 )
 
 if TYPE_CHECKING:  # pyspark is imported lazily: pre-flight must stay fast
@@ -104,6 +113,12 @@ class _PublishStep:
     content: DataFrame  # staged
     partition_column: str | None = None
     backup: DataFrame | None = None  # staged rows to restore (None: nothing)
+    # A whole table is published by swapping directories: the staged content
+    # is moved into the table's location and the previous files aside, to
+    # ``backup_path``, until the load ends. No copy either way.
+    staged_path: str | None = None
+    backup_path: str | None = None
+    location: str | None = None  # the table's, from the metastore
     new_partitions: frozenset[str] = frozenset()  # did not exist before
     replaced_partitions: frozenset[str] = frozenset()  # existing ones rewritten
     emptied_partitions: frozenset[str] = frozenset()  # existing, left empty: dropped
@@ -174,7 +189,12 @@ def _load(
                 ~F.col("_source_file").isin(names[dataset.name])
             )
         rows = parse(numbered, dataset, tiers, earlier, erased, loaded_at=loaded_at)
-        parsed[dataset.name] = staging.write(f"parsed_{dataset.name}", rows)
+        # Staged by the target's partition column (NULL for rows that are
+        # not loaded): the publish then writes each partition's rows without
+        # a shuffle.
+        rows = rows.select("*", *[F.expr(expr).alias(name) for name, expr in dataset.partition_by])
+        partition_cols = [name for name, _ in dataset.partition_by]
+        parsed[dataset.name] = staging.write(f"parsed_{dataset.name}", rows, partition_cols)
 
     # 2. Merge: the new content of every target, in staging.
     steps: dict[str, _PublishStep] = {}
@@ -185,7 +205,7 @@ def _load(
             "_source_file",
             "_source_line",
             loaded_at_col.alias("_loaded_at"),
-            *[F.expr(expr).alias(name) for name, expr in dataset.partition_by],
+            *[name for name, _ in dataset.partition_by],
         )
         if schema_fields(fresh) != table_fields(spark, dataset):
             raise RuntimeError(f"loader bug: {schema_fields(fresh)} for {dataset.table}")
@@ -194,9 +214,7 @@ def _load(
         from_load = F.col("_source_file").isin(names[dataset.name])
         if not partition_cols:
             merged = current.where(~from_load).unionByName(fresh)
-            steps[dataset.name] = _PublishStep(
-                dataset.table, staging.write(dataset.name, merged)
-            )
+            steps[dataset.name] = _whole_table_step(staging, dataset.table, dataset.name, merged)
             continue
         if len(partition_cols) != 1:
             raise NotImplementedError("one partition column per dataset is supported")
@@ -224,9 +242,7 @@ def _load(
             # Rows of other files in affected partitions are kept: they are
             # read from the target, so the new content must be staged first.
             kept = current.where(F.col(pcol).cast("string").isin(sorted(affected)) & ~from_load)
-            content = staging.write(
-                dataset.name, kept.unionByName(fresh).hint("rebalance", pcol)
-            )
+            content = staging.write(dataset.name, kept.unionByName(fresh), [pcol])
         else:
             # Only new rows (first load, a new day): already staged, as parsed.
             content = fresh
@@ -257,7 +273,7 @@ def _load(
                 loaded_at_col.alias("loaded_at"),
             )
         )
-    quarantine = _PublishStep(contract.QUARANTINE_TABLE, staging.write("quarantine", merged_q))
+    quarantine = _whole_table_step(staging, contract.QUARANTINE_TABLE, "quarantine", merged_q)
 
     # 3. Reconcile before anything is published.
     counts = _reconcile(plan, read, steps, quarantine, parsed)
@@ -270,9 +286,21 @@ def _load(
     order.append(quarantine)
     order += [s for s in steps.values() if s.partition_column is not None]
     for step in order:
-        step.backup = _backup(spark, staging, step)
+        if step.partition_column is None:
+            step.location = table_location(spark, step.target)
+        else:
+            step.backup = _backup(spark, staging, step)
     _publish(spark, order, say)
     return result
+
+
+def _whole_table_step(staging: Staging, target: str, name: str, content: DataFrame) -> _PublishStep:
+    return _PublishStep(
+        target,
+        staging.write(name, content),
+        staged_path=staging.path(name),
+        backup_path=staging.path(f"backup_{name}"),
+    )
 
 
 def _reconcile(
@@ -367,34 +395,49 @@ def _reconcile(
 
 
 def _backup(spark: SparkSession, staging: Staging, step: _PublishStep) -> DataFrame | None:
-    """Stage what publishing ``step`` overwrites, so it can be restored: a
-    whole table, or the existing affected partitions of a partitioned one
-    (None when a load only adds partitions, e.g. a new day)."""
+    """Stage the existing affected partitions of a partitioned table, which
+    publishing ``step`` overwrites, so they can be restored (None when a load
+    only adds partitions, e.g. a new day)."""
     from pyspark.sql import functions as F
 
-    rows = spark.table(step.target)
-    if step.partition_column is not None:
-        if not step.replaced_partitions:
-            return None
-        replaced = sorted(step.replaced_partitions)
-        rows = rows.where(F.col(step.partition_column).cast("string").isin(replaced))
-    return staging.write(f"backup_{step.target.split('.', 1)[1]}", rows)
+    assert step.partition_column is not None
+    if not step.replaced_partitions:
+        return None
+    replaced = sorted(step.replaced_partitions)
+    rows = spark.table(step.target).where(F.col(step.partition_column).cast("string").isin(replaced))
+    return staging.write(f"backup_{step.target.split('.', 1)[1]}", rows, [step.partition_column])
 
 
 def _publish_step(spark: SparkSession, step: _PublishStep) -> None:
     if step.partition_column is None:
-        insert_overwrite(spark, step.target, step.content, dynamic=False)
+        _swap_in(spark, step)
         return
     drop_partitions(spark, step.target, step.partition_column, step.emptied_partitions)
-    # Few, large files per partition; AQE splits a big partition over tasks.
-    content = step.content.hint("rebalance", step.partition_column)
-    insert_overwrite(spark, step.target, content, dynamic=True)
+    # Staged partitioned by the same column: each task reads one partition's
+    # files and writes that partition, no shuffle.
+    insert_overwrite(spark, step.target, step.content, dynamic=True)
+
+
+def _swap_in(spark: SparkSession, step: _PublishStep) -> None:
+    """Publish a whole table: its previous directory is moved aside (an empty
+    one if it had none, so a restore always has one to move back), then the
+    staged directory into its place."""
+    assert step.staged_path and step.backup_path and step.location
+    if path_exists(spark, step.location):
+        move_path(spark, step.location, step.backup_path)
+    else:
+        make_dir(spark, step.backup_path)
+    move_path(spark, step.staged_path, step.location)
+    spark.catalog.refreshTable(step.target)
 
 
 def _restore_step(spark: SparkSession, step: _PublishStep) -> None:
     if step.partition_column is None:
-        assert step.backup is not None
-        insert_overwrite(spark, step.target, step.backup, dynamic=False)
+        assert step.backup_path and step.location
+        if path_exists(spark, step.backup_path):  # else: nothing was moved yet
+            delete_path(spark, step.location)
+            move_path(spark, step.backup_path, step.location)
+        spark.catalog.refreshTable(step.target)
         return
     drop_partitions(spark, step.target, step.partition_column, step.new_partitions)
     if step.backup is not None:

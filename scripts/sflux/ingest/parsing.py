@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING
 from sflux.ingest import contract
 from sflux.ingest.erasures import mark_erased
 from sflux.ingest.layout import (
+    BLANK_CHARS,
     BLANK_RE,
     BOOL_VALUES,
     CORRUPT_COLUMN,
     CSV_OPTIONS,
     DATE_RE,
     INT_RE,
+    csv_line_re,
     JSON_OPTIONS,
     QUOTED_FIELD_RE,
     TIMESTAMP_RE,
@@ -148,7 +150,7 @@ def _typed_column(
     """(typed value, reason or NULL) for one field."""
     from pyspark.sql import functions as F
 
-    missing = field.isNull() | field.rlike(BLANK_RE)
+    missing = field.isNull() | (F.length(F.btrim(field, F.lit(BLANK_CHARS))) == 0)
     if column.kind in ("string", "tier", "enum"):
         value = field
         if column.kind in ("tier", "enum"):
@@ -222,8 +224,13 @@ def parse(
         v, bad = _typed_column(F.col("_f").getField(column.name), column, tiers)
         typed.append(v.alias(column.name))
         problems.append(bad)
+    # The problems are spelled out only for a row that has one: a good row
+    # (nearly all of them) costs one null test per field, not a string.
     field_reasons = F.concat_ws("; ", *problems)
-    reason = F.coalesce(structural, F.when(field_reasons != "", field_reasons))
+    any_problem = F.lit(False)
+    for bad in problems:
+        any_problem = any_problem | bad.isNotNull()
+    reason = F.coalesce(structural, F.when(any_problem, field_reasons))
     stage2 = stage1.select(
         *typed, "_source_file", "_source_line", reason.alias("_reason"), "value"
     )
@@ -283,25 +290,22 @@ def _csv_fields(numbered: DataFrame, dataset: contract.Dataset) -> tuple[DataFra
     ncols = len(dataset.columns)
     value = F.col("value")
     ddl = ", ".join(f"`{c.name}` STRING" for c in dataset.columns)
-    # Stage 1: the expensive pieces, once per line. A line without quotes
-    # needs no quoted-field removal.
     stage1 = numbered.where(F.col("_source_line") > 1).select(
         "value",
         "_source_file",
         "_source_line",
-        F.when(
-            F.instr(value, '"') > 0,
-            F.regexp_replace(value, F.lit(QUOTED_FIELD_RE), F.lit("$1")),
-        )
-        .otherwise(value)
-        .alias("_unquoted"),
         F.from_csv(value, ddl, CSV_OPTIONS).alias("_f"),
     )
-    nfields = F.size(F.split(F.col("_unquoted"), ",", -1))
-    structural = (
+    # A line without quotes needs no quoted-field removal.
+    unquoted = F.when(
+        F.instr(value, '"') > 0,
+        F.regexp_replace(value, F.lit(QUOTED_FIELD_RE), F.lit("$1")),
+    ).otherwise(value)
+    nfields = F.size(F.split(unquoted, ",", -1))
+    detailed = (
         F.when(value.rlike(BLANK_RE), F.lit("blank line"))
         .when(~F.is_valid_utf8(value), F.lit("invalid UTF-8"))
-        .when(F.instr(F.col("_unquoted"), '"') > 0, F.lit("malformed quotes"))
+        .when(F.instr(unquoted, '"') > 0, F.lit("malformed quotes"))
         .when(
             nfields != ncols,
             F.concat(
@@ -311,6 +315,10 @@ def _csv_fields(numbered: DataFrame, dataset: contract.Dataset) -> tuple[DataFra
             ),
         )
     )
+    # One match tells a well-formed line (nearly every line) from one that
+    # needs the detailed, costlier checks above to say what is wrong.
+    well_formed = F.is_valid_utf8(value) & value.rlike(csv_line_re(ncols))
+    structural = F.when(~well_formed, detailed)
     return stage1, structural
 
 

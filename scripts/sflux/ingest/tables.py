@@ -25,25 +25,63 @@ class Staging:
         location = spark.catalog.getDatabase(contract.RAW_SCHEMA).locationUri
         self.root = f"{location.rstrip('/')}/{STAGING_DIR}"
 
-    def _fs_path(self, path: str):
-        jvm = self.spark.sparkContext._jvm
-        hpath = jvm.org.apache.hadoop.fs.Path(path)
-        return hpath, hpath.getFileSystem(self.spark.sparkContext._jsc.hadoopConfiguration())
-
     def exists(self) -> bool:
-        hpath, fs = self._fs_path(self.root)
-        return bool(fs.exists(hpath))
+        return path_exists(self.spark, self.root)
 
     def clear(self) -> None:
-        hpath, fs = self._fs_path(self.root)
-        if fs.exists(hpath):
-            fs.delete(hpath, True)
+        delete_path(self.spark, self.root)
 
-    def write(self, name: str, df: DataFrame) -> DataFrame:
-        """Materialize ``df`` and return a DataFrame reading it back."""
-        path = f"{self.root}/{name}"
-        df.write.mode("overwrite").parquet(path)
+    def path(self, name: str) -> str:
+        return f"{self.root}/{name}"
+
+    def write(self, name: str, df: DataFrame, partition_by: Sequence[str] = ()) -> DataFrame:
+        """Materialize ``df`` and return a DataFrame reading it back. Rows
+        staged ``partition_by`` the target's partition column are read back
+        one partition per file, so publishing them needs no shuffle."""
+        path = self.path(name)
+        df.write.mode("overwrite").partitionBy(*partition_by).parquet(path)
         return self.spark.read.schema(df.schema).parquet(path)
+
+
+def _fs_path(spark: SparkSession, path: str):
+    jvm = spark.sparkContext._jvm
+    hpath = jvm.org.apache.hadoop.fs.Path(path)
+    return hpath, hpath.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+
+
+def path_exists(spark: SparkSession, path: str) -> bool:
+    hpath, fs = _fs_path(spark, path)
+    return bool(fs.exists(hpath))
+
+
+def delete_path(spark: SparkSession, path: str) -> None:
+    hpath, fs = _fs_path(spark, path)
+    if fs.exists(hpath):
+        fs.delete(hpath, True)
+
+
+def make_dir(spark: SparkSession, path: str) -> None:
+    hpath, fs = _fs_path(spark, path)
+    fs.mkdirs(hpath)
+
+
+def move_path(spark: SparkSession, source: str, target: str) -> None:
+    """Rename a directory; ``target`` must not exist (Hadoop would move
+    ``source`` into it)."""
+    src, fs = _fs_path(spark, source)
+    dst, _ = _fs_path(spark, target)
+    if fs.exists(dst):
+        raise RuntimeError(f"cannot move {source} to {target}: the target exists")
+    if not fs.rename(src, dst):
+        raise RuntimeError(f"cannot move {source} to {target}")
+
+
+def table_location(spark: SparkSession, qualified: str) -> str:
+    """Where the metastore keeps a table's files."""
+    rows = spark.sql(f"DESCRIBE TABLE EXTENDED {qualified}").where("col_name = 'Location'").collect()
+    if not rows:
+        raise RuntimeError(f"{qualified} has no location")
+    return str(rows[0]["data_type"])
 
 
 def _ddl(fields: Iterable[tuple[str, str]]) -> str:

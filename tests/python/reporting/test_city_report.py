@@ -278,3 +278,50 @@ def test_png_chart_is_written(spark, marts, tmp_path, capsys):
 def test_range_outside_the_data_says_so(spark, marts, capsys):
     assert city_report.main(["--city", city_with_both_states(spark), "--from", "1999-01-01", "--to", "1999-01-02"]) == 0
     assert "(no data in this range: the marts cover" in capsys.readouterr().out
+
+
+def test_files_and_spark_print_the_same_bytes(spark, marts, tmp_path, capsys):
+    """The default engine on the local target reads the mart files (no JVM);
+    it must print exactly what the Spark path prints, errors included."""
+    city = city_with_both_states(spark)
+    last = max(r["reading_date"] for r in daily_rows(spark))
+    cases = [
+        ["--city", city],
+        ["--city", city.lower(), "--tier", "vip", "--decimals", "3"],
+        ["--city", city, "--from", last.isoformat(), "--to", last.isoformat(), "--tier", "Basic"],
+        ["--city", city, "--from", "1999-01-01", "--to", "1999-01-02"],
+        ["--city", city[:-1] + ("x" if city[-1] != "x" else "y")],
+        ["--city", city, "--tier", "Gold"],
+    ]
+    for args in cases:
+        printed = {}
+        for engine in ("files", "spark"):
+            code = city_report.main([*args, "--engine", engine])
+            printed[engine] = (code, capsys.readouterr())
+        assert printed["files"] == printed["spark"], args
+
+
+def test_files_engine_starts_no_spark(spark, marts, capsys, monkeypatch):
+    def no_spark():
+        raise AssertionError("the files engine must not start Spark")
+
+    monkeypatch.setattr("sflux.core.spark.get_spark", no_spark)
+    monkeypatch.delenv("SANTEFLUX_TARGET", raising=False)
+    assert city_report.main(["--city", city_with_both_states(spark)]) == 0
+    assert "City Stress Matrix row" in capsys.readouterr().out
+
+
+def test_the_cli_answers_in_under_two_seconds(spark, marts):
+    """A fresh process, as a user runs it: no JVM on the local target. The
+    target is under 2 s (docs/performance.md); the bound here leaves room for
+    a busy machine, and is still below a JVM start alone."""
+    import os
+    import time
+
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, str(REPO_ROOT / "scripts" / "city_report.py"),
+                           "--city", city_with_both_states(spark)],
+                          capture_output=True, text=True, env=dict(os.environ), check=False)
+    elapsed = time.perf_counter() - started
+    assert proc.returncode == 0, proc.stderr
+    assert elapsed < 5.0, f"{elapsed:.1f} s"
