@@ -285,7 +285,7 @@ def _csv_fields(numbered: DataFrame, dataset: contract.Dataset) -> tuple[DataFra
     ddl = ", ".join(f"`{c.name}` STRING" for c in dataset.columns)
     # Stage 1: the expensive pieces, once per line. A line without quotes
     # needs no quoted-field removal.
-    stage1 = numbered.where(F.col("_source_line") > 1).select(
+    stage1 = numbered.select(
         "value",
         "_source_file",
         "_source_line",
@@ -298,20 +298,34 @@ def _csv_fields(numbered: DataFrame, dataset: contract.Dataset) -> tuple[DataFra
         F.from_csv(value, ddl, CSV_OPTIONS).alias("_f"),
     )
     nfields = F.size(F.split(F.col("_unquoted"), ",", -1))
+    expected_fields = F.lit(ncols)
+    if len(dataset.headers) > 1:
+        # A file whose header leaves the optional trailing columns out has
+        # that many fields fewer on every line (from_csv fills them with
+        # NULL); a line of a full-header file missing them is still wrong.
+        from pyspark.sql import Window
+
+        short_header = ",".join(dataset.headers[1])
+        first_line = F.min_by(value, F.col("_source_line")).over(Window.partitionBy("_source_file"))
+        stage1 = stage1.withColumn(
+            "_short_header", F.regexp_replace(first_line, "^\ufeff", "") == F.lit(short_header)
+        )
+        expected_fields = F.when(F.col("_short_header"), F.lit(len(dataset.headers[1]))).otherwise(ncols)
     structural = (
         F.when(value.rlike(BLANK_RE), F.lit("blank line"))
         .when(~F.is_valid_utf8(value), F.lit("invalid UTF-8"))
         .when(F.instr(F.col("_unquoted"), '"') > 0, F.lit("malformed quotes"))
         .when(
-            nfields != ncols,
+            nfields != expected_fields,
             F.concat(
                 F.lit("wrong field count: "),
                 nfields.cast("string"),
-                F.lit(f", expected {ncols}"),
+                F.lit(", expected "),
+                expected_fields.cast("string"),
             ),
         )
     )
-    return stage1, structural
+    return stage1.where(F.col("_source_line") > 1), structural
 
 
 def _jsonl_fields(numbered: DataFrame, dataset: contract.Dataset) -> tuple[DataFrame, SparkColumn]:
