@@ -17,7 +17,6 @@ MATRIX_TABLE = "fct_city_stress_matrix"
 CELLS_TABLE = "fct_city_heart_rate"
 DAILY_TABLE = "fct_city_daily_heart_rate"
 TIERS_TABLE = "subscription_tiers"
-MART_TABLES = (MATRIX_TABLE, CELLS_TABLE, DAILY_TABLE, TIERS_TABLE)
 
 # A tenant-scoped request reads only rows whose tenant column equals its
 # tenant, from the tenant marts (models/marts/tenants/), never from the
@@ -28,6 +27,8 @@ TENANT_TABLES = {
     CELLS_TABLE: "fct_tenant_city_heart_rate",
     DAILY_TABLE: "fct_tenant_city_daily_heart_rate",
 }
+# Every table the API reads (/health reports each).
+MART_TABLES = (MATRIX_TABLE, CELLS_TABLE, DAILY_TABLE, TIERS_TABLE, *TENANT_TABLES.values())
 
 # The pipeline's key must never be in the API's environment (issue 12 s.1).
 KEY_ENV = "DBT_ENV_SECRET_PSEUDONYM_KEY"
