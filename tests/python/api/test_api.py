@@ -533,6 +533,16 @@ def test_internal_personas_may_read_one_tenant(tenant_api: Api):
     assert sorted(c["avg_heart_rate"] for c in cells_by_key(body).values() if c["state"] == "published") == [90.5, 91.0]
 
 
+def test_a_tenant_without_rows_gets_its_empty_view_and_an_unknown_tenant_is_a_404(tenant_api: Api):
+    token = tenant_api.token("tenant", "gamma")  # a new customer: no member in the marts yet
+    body = tenant_api.get("/v1/matrix", token).json()
+    assert body["tenant"] == "gamma" and body["cities"] == []
+    assert tenant_api.get("/v1/trend", token, city="Lyon").status_code == 404
+    response = tenant_api.get("/v1/matrix", tenant_api.token("analyst"), tenant="gamma")
+    assert response.status_code == 404
+    assert response.json() == {"error": "unknown tenant: analytics.fct_tenant_city_stress_matrix has no row for it"}
+
+
 def test_a_tenant_scoped_mart_is_never_served_as_the_all_member_one(tenant_api: Api):
     # A build that put tenant rows under the all-member names.
     write_marts(tenant_api.settings.analytics_dir, ALL_MEMBER_NAMES, TENANT_CELLS, TENANT_DAYS, tenant=True)
