@@ -15,7 +15,8 @@
 -- tenant's day is hidden when its all-dates cell or the all-member day is
 -- suppressed; a direct consumers' day needs a rectangle when it is small.
 -- A hidden cell with no rectangle suppresses every tenant cell of its city,
--- tier and day.
+-- tier and day (macro complementary_rectangles, shared with
+-- fct_city_daily_heart_rate).
 {%- set k = var('min_cell_users') %}
 
 with
@@ -90,109 +91,10 @@ flag_hidden as (
 
 ),
 
-rank_rectangles as (
-
-    -- Every rectangle (hidden cell, its group's other day, another group's
-    -- same day, that group's other day) in one city x tier, cheapest
-    -- first: users newly hidden.
-    select
-        hidden_cell.member_group,
-        hidden_cell.city,
-        hidden_cell.subscription_type,
-        hidden_cell.reading_date,
-        partner_day.member_group as partner_group,
-        other_day.reading_date as other_reading_date,
-        row_number() over (
-            partition by
-                hidden_cell.member_group,
-                hidden_cell.city,
-                hidden_cell.subscription_type,
-                hidden_cell.reading_date
-            order by
-                case when other_day.is_hidden then 0 else other_day.n_users end
-                + case when partner_day.is_hidden then 0 else partner_day.n_users end
-                + case when partner_other_day.is_hidden then 0 else partner_other_day.n_users end,
-                partner_day.member_group,
-                other_day.reading_date
-        ) as rectangle_rank
-    from flag_hidden as hidden_cell
-    inner join flag_hidden as other_day
-        on
-            hidden_cell.member_group = other_day.member_group
-            and hidden_cell.city = other_day.city
-            and hidden_cell.subscription_type = other_day.subscription_type
-            and hidden_cell.reading_date != other_day.reading_date
-    inner join flag_hidden as partner_day
-        on
-            hidden_cell.city = partner_day.city
-            and hidden_cell.subscription_type = partner_day.subscription_type
-            and hidden_cell.reading_date = partner_day.reading_date
-            and hidden_cell.member_group != partner_day.member_group
-    inner join flag_hidden as partner_other_day
-        on
-            partner_day.member_group = partner_other_day.member_group
-            and partner_day.city = partner_other_day.city
-            and partner_day.subscription_type = partner_other_day.subscription_type
-            and other_day.reading_date = partner_other_day.reading_date
-    where hidden_cell.needs_rectangle
-
-),
-
-rectangle_cells as (
-
-    -- The four corners of each hidden cell's cheapest rectangle.
-    select
-        stack(
-            4,
-            member_group, city, subscription_type, reading_date,
-            member_group, city, subscription_type, other_reading_date,
-            partner_group, city, subscription_type, reading_date,
-            partner_group, city, subscription_type, other_reading_date
-        ) as (member_group, city, subscription_type, reading_date)
-    from rank_rectangles
-    where rectangle_rank = 1
-
-),
-
-days_without_rectangle as (
-
-    select distinct
-        hidden_cell.city,
-        hidden_cell.subscription_type,
-        hidden_cell.reading_date
-    from flag_hidden as hidden_cell
-    left anti join rank_rectangles
-        on
-            hidden_cell.member_group = rank_rectangles.member_group
-            and hidden_cell.city = rank_rectangles.city
-            and hidden_cell.subscription_type = rank_rectangles.subscription_type
-            and hidden_cell.reading_date = rank_rectangles.reading_date
-    where hidden_cell.needs_rectangle
-
-),
-
-complement_cells as (
-
-    select
-        member_group,
-        city,
-        subscription_type,
-        reading_date
-    from rectangle_cells
-    union
-    select
-        flag_hidden.member_group,
-        flag_hidden.city,
-        flag_hidden.subscription_type,
-        flag_hidden.reading_date
-    from flag_hidden
-    left semi join days_without_rectangle
-        on
-            flag_hidden.city = days_without_rectangle.city
-            and flag_hidden.subscription_type = days_without_rectangle.subscription_type
-            and flag_hidden.reading_date = days_without_rectangle.reading_date
-
-),
+-- A direct consumers' cell costs nothing in a rectangle: it is hidden anyway.
+{{ complementary_rectangles(
+    'flag_hidden', ['member_group', 'city', 'subscription_type'], 'reading_date',
+    block=['city', 'subscription_type'], hidden='is_hidden', needs='needs_rectangle') }},
 
 suppress_cells as (
 
