@@ -6,6 +6,7 @@ shared end-to-end warehouse (conftest `built`); no browser needed.
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -40,12 +41,14 @@ def test_a_tenants_dashboard_holds_only_that_tenants_rows(spark, tenant_rows, te
     own_days = [d for d in tenant_rows["days"] if d["tenant_id"] == tenant]
     own = _numbers(own_days)
     assert own and all(number in text for number in own)
+    def option(city: str) -> str:
+        return f"<option value='{html.escape(city, quote=True)}'>{html.escape(city)}</option>"
+
     for city in {d["city"] for d in own_days}:
-        assert f"<option value='" in text and city.replace("'", "&#x27;") in text
-    foreign_cities = {c["city"] for c in tenant_rows["cells"]} - {c["city"] for c in tenant_rows["cells"]
-                                                                   if c["tenant_id"] == tenant}
-    for city in foreign_cities:
-        assert f">{city}</option>" not in text
+        assert option(city) in text
+    own_cities = {c["city"] for c in tenant_rows["cells"] if c["tenant_id"] == tenant}
+    for city in {c["city"] for c in tenant_rows["cells"]} - own_cities:
+        assert option(city) not in text
     others = _numbers([r for r in tenant_rows["cells"] + tenant_rows["days"] if r["tenant_id"] != tenant])
     all_members = _numbers([r.asDict() for r in spark.table("analytics.fct_city_heart_rate").collect()]
                            + [r.asDict() for r in spark.table("analytics.fct_city_daily_heart_rate").collect()])
