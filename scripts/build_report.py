@@ -7,6 +7,11 @@ subscription_tiers seed) and runs no dbt. The file inlines plotly.js, its
 styles and its data: it opens from disk with no network and no server. It is
 declared in dbt as the exposure `city_stress_dashboard`
 (models/marts/city_trends/_city_trends__models.yml).
+
+It is built for one audience at a time: all members (the default, `make
+report`), or one tenant (--tenant), whose file holds only that tenant's rows
+of the tenant marts (analytics.fct_tenant_city_*), nothing of the all-member
+marts or of any other tenant.
 """
 
 from __future__ import annotations
@@ -27,6 +32,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help=f"HTML file to write (default: $SANTEFLUX_HOME/reports/{DEFAULT_NAME}; reports/ is gitignored)",
     )
+    parser.add_argument(
+        "--tenant",
+        default=None,
+        help="build the dashboard of this tenant only (a tenant id of the tenant marts); "
+        "default: all members",
+    )
     return parser.parse_args(argv)
 
 
@@ -37,12 +48,13 @@ def main(argv: list[str] | None = None) -> int:
         from sflux.core.spark import get_spark
         from sflux.reporting.build import build_dashboard
 
-        build_dashboard(get_spark(), out)
+        build_dashboard(get_spark(), out, args.tenant)
     except UserError as exc:
         print(f"build_report: error: {exc}", file=sys.stderr)
         return 2
     size_mb = out.stat().st_size / 1e6
-    print(f"build_report: wrote the City Stress dashboard ({size_mb:.1f} MB, self-contained, works offline):")
+    audience = f"tenant {args.tenant}" if args.tenant is not None else "all members"
+    print(f"build_report: wrote the City Stress dashboard of {audience} ({size_mb:.1f} MB, self-contained, works offline):")
     print(f"  {out}")
     print(f"  open it in a browser: {out.as_uri()}")
     return 0

@@ -44,6 +44,9 @@
 -- depends_on: {{ ref('fct_subscription_metrics') }}
 -- depends_on: {{ ref('fct_user_cohorts') }}
 -- depends_on: {{ ref('fct_vitals_quality_daily') }}
+-- depends_on: {{ ref('fct_tenant_city_heart_rate') }}
+-- depends_on: {{ ref('fct_tenant_city_stress_matrix') }}
+-- depends_on: {{ ref('fct_tenant_city_daily_heart_rate') }}
 -- depends_on: {{ ref('city_regions') }}
 -- depends_on: {{ ref('subscription_tiers') }}
 

@@ -13,7 +13,8 @@
 -- possible. Moving a value around such a rectangle changes no published
 -- total, so no suppressed cell can be solved from them. A cell whose series
 -- or date is suppressed at the coarser grain is suppressed too; a small
--- cell with no rectangle suppresses its whole date.
+-- cell with no rectangle suppresses its whole date (macro
+-- complementary_rectangles, shared with fct_tenant_city_daily_heart_rate).
 {%- set k = var('min_cell_users') %}
 
 with
@@ -74,95 +75,9 @@ flag_primary as (
 
 ),
 
-rank_rectangles as (
-
-    -- Every rectangle (small cell, same series other day, other series same
-    -- day, other series other day), cheapest first: users newly hidden.
-    select
-        small_cell.city,
-        small_cell.subscription_type,
-        small_cell.reading_date,
-        partner_day.city as partner_city,
-        partner_day.subscription_type as partner_subscription_type,
-        other_day.reading_date as other_reading_date,
-        row_number() over (
-            partition by small_cell.city, small_cell.subscription_type, small_cell.reading_date
-            order by
-                case when other_day.is_primary then 0 else other_day.n_users end
-                + case when partner_day.is_primary then 0 else partner_day.n_users end
-                + case when partner_other_day.is_primary then 0 else partner_other_day.n_users end,
-                partner_day.city,
-                partner_day.subscription_type,
-                other_day.reading_date
-        ) as rectangle_rank
-    from flag_primary as small_cell
-    inner join flag_primary as other_day
-        on
-            small_cell.city = other_day.city
-            and small_cell.subscription_type = other_day.subscription_type
-            and small_cell.reading_date != other_day.reading_date
-    inner join flag_primary as partner_day
-        on
-            small_cell.reading_date = partner_day.reading_date
-            and not (
-                small_cell.city = partner_day.city
-                and small_cell.subscription_type = partner_day.subscription_type
-            )
-    inner join flag_primary as partner_other_day
-        on
-            partner_day.city = partner_other_day.city
-            and partner_day.subscription_type = partner_other_day.subscription_type
-            and other_day.reading_date = partner_other_day.reading_date
-    where small_cell.is_primary
-
-),
-
-rectangle_cells as (
-
-    -- The four corners of each small cell's cheapest rectangle.
-    select
-        stack(
-            4,
-            city, subscription_type, reading_date,
-            city, subscription_type, other_reading_date,
-            partner_city, partner_subscription_type, reading_date,
-            partner_city, partner_subscription_type, other_reading_date
-        ) as (city, subscription_type, reading_date)
-    from rank_rectangles
-    where rectangle_rank = 1
-
-),
-
-dates_without_rectangle as (
-
-    select distinct small_cell.reading_date
-    from flag_primary as small_cell
-    left anti join rank_rectangles
-        on
-            small_cell.city = rank_rectangles.city
-            and small_cell.subscription_type = rank_rectangles.subscription_type
-            and small_cell.reading_date = rank_rectangles.reading_date
-    where small_cell.is_primary
-
-),
-
-complement_cells as (
-
-    select
-        city,
-        subscription_type,
-        reading_date
-    from rectangle_cells
-    union
-    select
-        flag_primary.city,
-        flag_primary.subscription_type,
-        flag_primary.reading_date
-    from flag_primary
-    left semi join dates_without_rectangle
-        on flag_primary.reading_date = dates_without_rectangle.reading_date
-
-),
+{{ complementary_rectangles(
+    'flag_primary', ['city', 'subscription_type'], 'reading_date',
+    hidden='is_primary', needs='is_primary') }},
 
 suppress_cells as (
 

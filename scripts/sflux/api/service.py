@@ -56,6 +56,11 @@ class MartService:
                 f"analytics.{name} has a {TENANT_COLUMN} column, so it is not an all-member mart: "
                 "point the all-member table names in sflux/api/settings.py at tables without it",
             )
+        if scoped and not tenant_token and snap.table.num_rows == 0:
+            # An internal persona naming a tenant the marts do not hold gets
+            # a 404, not an empty answer that reads like "no data yet". A
+            # tenant token always gets its own view, empty or not.
+            raise ApiError(404, f"unknown tenant: analytics.{name} has no row for it")
         missing = REQUIRED_COLUMNS[table] - set(snap.table.column_names)
         if missing and snap.table.num_rows:
             raise ApiError(503, f"analytics.{name} lacks column(s) {sorted(missing)}: rebuild the marts")

@@ -17,14 +17,18 @@ MATRIX_TABLE = "fct_city_stress_matrix"
 CELLS_TABLE = "fct_city_heart_rate"
 DAILY_TABLE = "fct_city_daily_heart_rate"
 TIERS_TABLE = "subscription_tiers"
-MART_TABLES = (MATRIX_TABLE, CELLS_TABLE, DAILY_TABLE, TIERS_TABLE)
 
-# A tenant token reads only rows whose tenant column equals its tenant, from
-# these tables. They default to the all-member names, so a tenant_id column
-# in those marts is enough for tenant reads; all-member reads then need
-# tables without it (a mart with tenant_id is refused as an all-member view).
+# A tenant-scoped request reads only rows whose tenant column equals its
+# tenant, from the tenant marts (models/marts/tenants/), never from the
+# all-member ones (a mart with tenant_id is refused as an all-member view).
 TENANT_COLUMN = "tenant_id"
-TENANT_TABLES = {MATRIX_TABLE: MATRIX_TABLE, CELLS_TABLE: CELLS_TABLE, DAILY_TABLE: DAILY_TABLE}
+TENANT_TABLES = {
+    MATRIX_TABLE: "fct_tenant_city_stress_matrix",
+    CELLS_TABLE: "fct_tenant_city_heart_rate",
+    DAILY_TABLE: "fct_tenant_city_daily_heart_rate",
+}
+# Every table the API reads (/health reports each).
+MART_TABLES = (MATRIX_TABLE, CELLS_TABLE, DAILY_TABLE, TIERS_TABLE, *TENANT_TABLES.values())
 
 # The pipeline's key must never be in the API's environment (issue 12 s.1).
 KEY_ENV = "DBT_ENV_SECRET_PSEUDONYM_KEY"

@@ -220,9 +220,11 @@ def ip_addresses(n: int, rng: np.random.Generator) -> list[str]:
 
 def build_users(user_ids: pa.Array, names, cities: pa.Array, city_index: np.ndarray,
                 city_locales: Sequence[str], plans: Plans, start: date, days: int,
-                consent_share: float, rng: np.random.Generator) -> Users:
+                consent_share: float, rng: np.random.Generator,
+                tenant: Sequence[str | None] | None = None) -> Users:
     """Every column of users.csv, before faults. `names` is population.Names;
-    `city_locales` the Faker locale of each pool city."""
+    `city_locales` the Faker locale of each pool city; `tenant` each member's
+    sponsor (None: a direct consumer; default: everyone)."""
     n = len(city_index)
     epoch = date(1970, 1, 1)
     start_day = (start - epoch).days
@@ -314,6 +316,7 @@ def build_users(user_ids: pa.Array, names, cities: pa.Array, city_index: np.ndar
         "subscription_tier": tier,
         "lifetime_value_eur": pa.array(value_cents, pa.int64()),  # cents; formatted on write
         "consent_analytics": pa.array(consent, pa.bool_()),
+        "tenant_id": pa.array(list(tenant) if tenant is not None else [None] * n, pa.string()),
     }
     assert list(columns) == USERS.header
     return Users(columns, created, last_login, status, ips)

@@ -33,6 +33,7 @@ from sflux.generate.config import (
     STREAM_CONSENT_FAULTS,
     STREAM_EVENTS,
     STREAM_READINGS,
+    STREAM_TENANTS,
     STREAM_USERS,
     STREAM_USER_FAULTS,
     SUBSCRIPTIONS_NAME,
@@ -40,7 +41,7 @@ from sflux.generate.config import (
     load_rules,
 )
 from sflux.generate.consent import consent_changes, consent_text_rows
-from sflux.generate.population import Population, build_population
+from sflux.generate.population import Population, build_population, zipf_weights
 from sflux.generate.readings import (
     Readings,
     break_natural_plateaus,
@@ -52,6 +53,7 @@ from sflux.generate.readings import (
     simulate_readings,
 )
 from sflux.generate.subscriptions import SubscriptionResult, build_subscriptions
+from sflux.generate.tenants import assign_tenants
 from sflux.generate.writing import (
     Progress,
     VitalsSink,
@@ -162,9 +164,11 @@ def build_users(cfg: GeneratorConfig, pop: Population, pool: Sequence[City],
     vitals.csv (ids, names, cities) and their plans in subscriptions.csv."""
     rng = np.random.default_rng([cfg.seed, STREAM_USERS])
     plans = people.plans_from_rows(subs.rows, pop.user_ids.to_pylist(), tiers, cfg.start_date)
+    tenant = assign_tenants(pop.city_index, zipf_weights(len(pool)),
+                            np.random.default_rng([cfg.seed, STREAM_TENANTS]))
     return people.build_users(
         pop.user_ids, pop.names, pop.cities, pop.city_index, [c.locale for c in pool], plans,
-        cfg.start_date, cfg.days, cfg.consent_share, rng,
+        cfg.start_date, cfg.days, cfg.consent_share, rng, tenant,
     )
 
 

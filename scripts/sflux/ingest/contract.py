@@ -48,6 +48,10 @@ class Column:
     required: bool = True  # False: an empty field (CSV) or a null/absent one (JSON) is NULL
     values: tuple[str, ...] = ()  # kind "enum": the accepted values
     pattern: str | None = None  # a Java regex a "string" value must match
+    # CSV only, trailing columns only: a file whose header leaves this column
+    # out still loads (its value is NULL), so landing files written before
+    # the column existed keep loading.
+    may_be_absent: bool = False
 
     @property
     def spark_type(self) -> str:
@@ -90,6 +94,13 @@ class Dataset:
     @property
     def header(self) -> list[str]:
         return [c.name for c in self.columns]
+
+    @property
+    def headers(self) -> tuple[list[str], ...]:
+        """Accepted CSV headers: every column, then (if the trailing columns
+        may be absent) every column but those."""
+        short = [c.name for c in self.columns if not c.may_be_absent]
+        return (self.header, short) if len(short) < len(self.columns) else (self.header,)
 
     @property
     def holds_subjects(self) -> bool:
@@ -136,6 +147,9 @@ EVENT_TYPES = (
     "video_complete", "login", "logout", "signup",
 )
 DEVICE_TYPES = ("mobile", "desktop", "tablet", "watch")
+# A sponsoring organization (employer, insurer): the API's tenant id shape
+# (sflux.api.tokens.TENANT_ID_PATTERN), so every landed tenant can be served.
+TENANT_ID_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 USERS = Dataset(
     name="users",
@@ -159,6 +173,9 @@ USERS = Dataset(
         Column("subscription_tier", "tier", required=False),  # empty: no subscription
         Column("lifetime_value_eur", "decimal(12,2)"),
         Column("consent_analytics", "bool"),
+        # Empty: a direct consumer. Last, and optional in the header: a
+        # users.csv without it loads, every member a direct consumer.
+        Column("tenant_id", "string", required=False, pattern=TENANT_ID_PATTERN, may_be_absent=True),
     ),
     table=f"{RAW_SCHEMA}.users",
     required=False,

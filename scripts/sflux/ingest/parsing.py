@@ -290,7 +290,7 @@ def _csv_fields(numbered: DataFrame, dataset: contract.Dataset) -> tuple[DataFra
     ncols = len(dataset.columns)
     value = F.col("value")
     ddl = ", ".join(f"`{c.name}` STRING" for c in dataset.columns)
-    stage1 = numbered.where(F.col("_source_line") > 1).select(
+    stage1 = numbered.select(
         "value",
         "_source_file",
         "_source_line",
@@ -302,24 +302,41 @@ def _csv_fields(numbered: DataFrame, dataset: contract.Dataset) -> tuple[DataFra
         F.regexp_replace(value, F.lit(QUOTED_FIELD_RE), F.lit("$1")),
     ).otherwise(value)
     nfields = F.size(F.split(unquoted, ",", -1))
+    expected_fields = F.lit(ncols)
+    # One match tells a well-formed line (nearly every line) from one that
+    # needs the detailed, costlier checks below to say what is wrong.
+    shaped = value.rlike(csv_line_re(ncols))
+    if len(dataset.headers) > 1:
+        # A file whose header leaves the optional trailing columns out has
+        # that many fields fewer on every line (from_csv fills them with
+        # NULL); a line of a full-header file missing them is still wrong.
+        from pyspark.sql import Window
+
+        short = len(dataset.headers[1])
+        short_header = ",".join(dataset.headers[1])
+        first_line = F.min_by(value, F.col("_source_line")).over(Window.partitionBy("_source_file"))
+        stage1 = stage1.withColumn(
+            "_short_header", F.regexp_replace(first_line, "^\ufeff", "") == F.lit(short_header)
+        )
+        expected_fields = F.when(F.col("_short_header"), F.lit(short)).otherwise(ncols)
+        shaped = F.when(F.col("_short_header"), value.rlike(csv_line_re(short))).otherwise(shaped)
     detailed = (
         F.when(value.rlike(BLANK_RE), F.lit("blank line"))
         .when(~F.is_valid_utf8(value), F.lit("invalid UTF-8"))
         .when(F.instr(unquoted, '"') > 0, F.lit("malformed quotes"))
         .when(
-            nfields != ncols,
+            nfields != expected_fields,
             F.concat(
                 F.lit("wrong field count: "),
                 nfields.cast("string"),
-                F.lit(f", expected {ncols}"),
+                F.lit(", expected "),
+                expected_fields.cast("string"),
             ),
         )
     )
-    # One match tells a well-formed line (nearly every line) from one that
-    # needs the detailed, costlier checks above to say what is wrong.
-    well_formed = F.is_valid_utf8(value) & value.rlike(csv_line_re(ncols))
+    well_formed = F.is_valid_utf8(value) & shaped
     structural = F.when(~well_formed, detailed)
-    return stage1, structural
+    return stage1.where(F.col("_source_line") > 1), structural
 
 
 def _jsonl_fields(numbered: DataFrame, dataset: contract.Dataset) -> tuple[DataFrame, SparkColumn]:

@@ -54,7 +54,8 @@ def preflight(input_dir: Path | str) -> LoadPlan:
             raise UserError(
                 f"no {dataset.name} file in {directory} (expected {patterns})"
             )
-        expected = ",".join(dataset.header)
+        accepted = [",".join(h) for h in dataset.headers]
+        expected = " or ".join(repr(h) for h in accepted)
         for path in found:
             if ":" in path.name:
                 raise UserError(f"{path}: Spark cannot read a file name with ':'; rename it")
@@ -63,11 +64,11 @@ def preflight(input_dir: Path | str) -> LoadPlan:
                     raise UserError(f"{path}: cannot read: permission denied")
                 continue
             header = read_header(path)
-            if header != expected:
+            if header not in accepted:
                 shown = header if len(header) <= 200 else header[:200] + "..."
                 raise UserError(
                     f"{path}: header does not match the {dataset.name} contract: "
-                    f"expected {expected!r}, found {shown!r}"
+                    f"expected {expected}, found {shown!r}"
                 )
         files[dataset.name] = tuple(found)
     return LoadPlan(directory, files)

@@ -43,16 +43,25 @@ def write_atomically(path: Path, text: str) -> None:
         raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def build_dashboard(spark, out: Path) -> None:
+def build_dashboard(spark, out: Path, tenant: str | None = None) -> None:
     """Read the reporting marts and write the self-contained dashboard to
-    `out`. UserError when the marts are missing or the file cannot be written."""
-    report_data.require_marts(spark)
-    first, last = report_data.read_date_range(spark)
+    `out`: all members', or only `tenant`'s rows of the tenant marts.
+    UserError when the marts (or the tenant) are missing or the file cannot
+    be written."""
+    report_data.require_marts(spark, tenant)
+    first, last = report_data.read_date_range(spark, tenant)
+    sources = {} if tenant is None else {
+        label: f"{report_data.source_table(mart, tenant)} (tenant {tenant})"
+        for label, mart in (("matrix", report_data.MATRIX), ("cells", report_data.CELLS),
+                            ("daily", report_data.DAILY))
+    }
     data = DashboardData(
         tiers=report_data.read_tiers(spark),
-        matrix=report_data.read_matrix(spark),
-        cells=report_data.read_cells(spark),
-        daily=report_data.read_daily(spark),
+        matrix=report_data.read_matrix(spark, tenant),
+        cells=report_data.read_cells(spark, tenant=tenant),
+        daily=report_data.read_daily(spark, tenant=tenant),
+        tenant=tenant,
+        sources=sources,
         first_date=first,
         last_date=last,
         built_at=datetime.now(timezone.utc).replace(microsecond=0),

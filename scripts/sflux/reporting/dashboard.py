@@ -121,7 +121,8 @@ def render_dashboard(data: DashboardData) -> str:
     }
     esc = html.escape
     return PAGE.format(
-        title="SantéFlux · City Stress dashboard",
+        title=esc("SantéFlux · City Stress dashboard"
+                  + (f" · tenant {data.tenant}" if data.tenant is not None else " · all members")),
         period=esc(period),
         built_at=esc(data.built_at.strftime("%Y-%m-%d %H:%M:%S UTC")),
         built_at_iso=esc(data.built_at.isoformat(), quote=True),

@@ -8,6 +8,7 @@ dbt: answering a question must not rebuild the warehouse.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
@@ -19,12 +20,42 @@ CELLS = "analytics.fct_city_heart_rate"
 DAILY = "analytics.fct_city_daily_heart_rate"
 TIERS = "analytics.subscription_tiers"
 MARTS = (MATRIX, CELLS, DAILY, TIERS)
+# One tenant's view: only its rows of the tenant marts (models/marts/tenants/),
+# never the all-member marts.
+TENANT_MARTS = {
+    MATRIX: "analytics.fct_tenant_city_stress_matrix",
+    CELLS: "analytics.fct_tenant_city_heart_rate",
+    DAILY: "analytics.fct_tenant_city_daily_heart_rate",
+}
+TENANT_COLUMN = "tenant_id"
+TENANT_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
-def require_marts(spark) -> None:
-    for table in MARTS:
+def source_table(mart: str, tenant: str | None) -> str:
+    return TENANT_MARTS[mart] if tenant is not None else mart
+
+
+def _table(spark, mart: str, tenant: str | None):
+    """The all-member mart, or exactly `tenant`'s rows of its tenant mart
+    (typed equality, tenant column dropped)."""
+    from pyspark.sql import functions as F
+
+    if tenant is None:
+        return spark.table(mart)
+    df = spark.table(TENANT_MARTS[mart])
+    return df.where(F.col(TENANT_COLUMN) == F.lit(tenant)).drop(TENANT_COLUMN)
+
+
+def require_marts(spark, tenant: str | None = None) -> None:
+    names = MARTS if tenant is None else (*TENANT_MARTS.values(), TIERS)
+    for table in names:
         if not table_exists(spark, table):
             raise UserError(f"{table} does not exist yet: run `make build` (dbt build) first")
+    if tenant is not None:
+        if not TENANT_ID_RE.fullmatch(tenant):
+            raise UserError(f"--tenant {tenant[:80]!r} is not a tenant id (letters, digits, '_', '.', '-'; at most 64)")
+        if _table(spark, CELLS, tenant).limit(1).count() == 0:
+            raise UserError(f"no tenant {tenant!r} in {TENANT_MARTS[CELLS]}")
 
 
 def read_tiers(spark) -> list[str]:
@@ -33,14 +64,14 @@ def read_tiers(spark) -> list[str]:
     return [r["subscription_type"] for r in rows]
 
 
-def read_matrix(spark) -> list[dict[str, Any]]:
-    return [r.asDict() for r in spark.table(MATRIX).collect()]
+def read_matrix(spark, tenant: str | None = None) -> list[dict[str, Any]]:
+    return [r.asDict() for r in _table(spark, MATRIX, tenant).collect()]
 
 
-def read_cells(spark, city: str | None = None) -> list[dict[str, Any]]:
+def read_cells(spark, city: str | None = None, tenant: str | None = None) -> list[dict[str, Any]]:
     from pyspark.sql import functions as F
 
-    df = spark.table(CELLS)
+    df = _table(spark, CELLS, tenant)
     if city is not None:
         df = df.where(F.col("city") == F.lit(city))
     return [r.asDict() for r in df.collect()]
@@ -52,10 +83,11 @@ def read_daily(
     start: date | None = None,
     end: date | None = None,
     tier: str | None = None,
+    tenant: str | None = None,
 ) -> list[dict[str, Any]]:
     from pyspark.sql import functions as F
 
-    df = spark.table(DAILY)
+    df = _table(spark, DAILY, tenant)
     if city is not None:
         df = df.where(F.col("city") == F.lit(city))
     if start is not None:
@@ -67,9 +99,9 @@ def read_daily(
     return [r.asDict() for r in df.orderBy("reading_date", "subscription_type").collect()]
 
 
-def read_date_range(spark) -> tuple[date | None, date | None]:
+def read_date_range(spark, tenant: str | None = None) -> tuple[date | None, date | None]:
     """First and last reading date in the daily mart (None, None if empty)."""
     from pyspark.sql import functions as F
 
-    row = spark.table(DAILY).agg(F.min("reading_date").alias("lo"), F.max("reading_date").alias("hi")).first()
+    row = _table(spark, DAILY, tenant).agg(F.min("reading_date").alias("lo"), F.max("reading_date").alias("hi")).first()
     return row["lo"], row["hi"]

@@ -36,6 +36,7 @@ class DashboardData:
     commit: str
     min_cell_users: int | None = None
     sources: dict[str, str] = field(default_factory=dict)  # label -> table name
+    tenant: str | None = None  # None: all members; else only this tenant's rows
 
 
 # --------------------------------------------------------------------------

@@ -130,14 +130,26 @@ TENANT_DAYS = [
 ]
 
 
-def build_marts(analytics_dir: Path, cells: list[dict], days: list[dict], tenant: bool) -> None:
+def write_marts(analytics_dir: Path, names: dict[str, str], cells: list[dict], days: list[dict], tenant: bool) -> None:
+    """The matrix, cells and daily marts, under `names` (settings name ->
+    table written), with a tenant_id column or not."""
     cell_schema = with_tenant(CELL_SCHEMA) if tenant else CELL_SCHEMA
     day_schema = with_tenant(DAILY_SCHEMA) if tenant else DAILY_SCHEMA
+    write_mart(analytics_dir, names[api_settings.CELLS_TABLE], pa.Table.from_pylist(cells, schema=cell_schema))
+    write_mart(analytics_dir, names[api_settings.MATRIX_TABLE], matrix_table(cells, tenant))
+    write_mart(analytics_dir, names[api_settings.DAILY_TABLE], pa.Table.from_pylist(days, schema=day_schema))
+
+
+ALL_MEMBER_NAMES = {name: name for name in api_settings.TENANT_TABLES}
+
+
+def build_marts(analytics_dir: Path) -> None:
+    """All-member marts without tenant_id, tenant marts with it (the
+    settings' TENANT_TABLES), as dbt builds them."""
     write_mart(analytics_dir, "subscription_tiers",
                pa.table({"subscription_type": TIERS, "tier_rank": [1, 2, 3], "tier_description": ["a", "b", "c"]}))
-    write_mart(analytics_dir, "fct_city_heart_rate", pa.Table.from_pylist(cells, schema=cell_schema))
-    write_mart(analytics_dir, "fct_city_stress_matrix", matrix_table(cells, tenant))
-    write_mart(analytics_dir, "fct_city_daily_heart_rate", pa.Table.from_pylist(days, schema=day_schema))
+    write_marts(analytics_dir, ALL_MEMBER_NAMES, ALL_MEMBER_CELLS, ALL_MEMBER_DAYS, tenant=False)
+    write_marts(analytics_dir, api_settings.TENANT_TABLES, TENANT_CELLS, TENANT_DAYS, tenant=True)
 
 
 # --------------------------------------------------------------------------
@@ -180,14 +192,14 @@ class Api:
 @pytest.fixture()
 def api(tmp_path: Path) -> Api:
     analytics = tmp_path / "warehouse" / "analytics.db"
-    build_marts(analytics, ALL_MEMBER_CELLS, ALL_MEMBER_DAYS, tenant=False)
+    build_marts(analytics)
     return Api(tmp_path, analytics)
 
 
 @pytest.fixture()
 def tenant_api(tmp_path: Path) -> Api:
     analytics = tmp_path / "warehouse" / "analytics.db"
-    build_marts(analytics, TENANT_CELLS, TENANT_DAYS, tenant=True)
+    build_marts(analytics)
     return Api(tmp_path, analytics)
 
 
@@ -521,7 +533,19 @@ def test_internal_personas_may_read_one_tenant(tenant_api: Api):
     assert sorted(c["avg_heart_rate"] for c in cells_by_key(body).values() if c["state"] == "published") == [90.5, 91.0]
 
 
+def test_a_tenant_without_rows_gets_its_empty_view_and_an_unknown_tenant_is_a_404(tenant_api: Api):
+    token = tenant_api.token("tenant", "gamma")  # a new customer: no member in the marts yet
+    body = tenant_api.get("/v1/matrix", token).json()
+    assert body["tenant"] == "gamma" and body["cities"] == []
+    assert tenant_api.get("/v1/trend", token, city="Lyon").status_code == 404
+    response = tenant_api.get("/v1/matrix", tenant_api.token("analyst"), tenant="gamma")
+    assert response.status_code == 404
+    assert response.json() == {"error": "unknown tenant: analytics.fct_tenant_city_stress_matrix has no row for it"}
+
+
 def test_a_tenant_scoped_mart_is_never_served_as_the_all_member_one(tenant_api: Api):
+    # A build that put tenant rows under the all-member names.
+    write_marts(tenant_api.settings.analytics_dir, ALL_MEMBER_NAMES, TENANT_CELLS, TENANT_DAYS, tenant=True)
     response = tenant_api.get("/v1/matrix", tenant_api.token("analyst"))
     assert response.status_code == 503
     assert "has a tenant_id column, so it is not an all-member mart" in response.json()["error"]
@@ -556,6 +580,9 @@ def test_tenant_filter_on_a_table_partitioned_by_tenant_id(tmp_path: Path):
 
 
 def test_tenant_token_on_marts_without_tenant_id_gets_no_all_member_data(api: Api):
+    # Tenant marts that lost their tenant_id column (all-member rows under
+    # the tenant names) serve a tenant nothing.
+    write_marts(api.settings.analytics_dir, api_settings.TENANT_TABLES, ALL_MEMBER_CELLS, ALL_MEMBER_DAYS, tenant=False)
     token = api.token("tenant", "acme")
     for url in ("/v1/matrix", "/v1/time-range", "/v1/trend?city=Lyon"):
         response = api.get(url, token)
@@ -651,7 +678,7 @@ def test_a_mart_being_rebuilt_is_served_from_its_last_complete_snapshot(api: Api
 
 def test_a_mart_never_seen_complete_is_a_503(tmp_path: Path):
     analytics = tmp_path / "analytics.db"
-    build_marts(analytics, ALL_MEMBER_CELLS, ALL_MEMBER_DAYS, tenant=False)
+    build_marts(analytics)
     (analytics / "fct_city_heart_rate" / "part-00000-a.snappy.parquet").write_bytes(b"PAR1 torn")
     api = Api(tmp_path, analytics)
     response = api.get("/v1/matrix", api.token())
@@ -799,3 +826,59 @@ def test_trend_and_time_range_equal_the_marts_read_by_spark(spark, warehouse_api
             else:
                 assert [answer[m] for m in ("n_users", "n_readings", "avg_heart_rate", "p50_heart_rate", "p90_heart_rate")] == [
                     source[m] for m in ("n_users", "n_readings", "avg_heart_rate", "p50_heart_rate", "p90_heart_rate")]
+
+
+def test_each_tenant_gets_exactly_its_rows_of_the_real_tenant_marts(spark, warehouse_api: Api):
+    """Over the built tenant marts: every tenant's token gets its own cells,
+    days and time range, equal to Spark's reading of its rows, and nothing of
+    another tenant, whatever it asks for."""
+    from pyspark.sql import functions as F
+
+    cells = [r.asDict() for r in spark.table("analytics.fct_tenant_city_heart_rate").collect()]
+    days = [r.asDict() for r in spark.table("analytics.fct_tenant_city_daily_heart_rate").collect()]
+    tenants = sorted({c["tenant_id"] for c in cells})
+    assert len(tenants) >= 3, tenants  # the generator's sponsors that reached the marts
+    assert any(not c["is_suppressed"] for c in cells), "no published tenant cell: nothing real to isolate"
+    seen_published = 0
+    for tenant in tenants:
+        token = warehouse_api.token("tenant", tenant)
+        own = {(c["city"], c["subscription_type"]): c for c in cells if c["tenant_id"] == tenant}
+        body = warehouse_api.get("/v1/matrix", token).json()
+        assert body["tenant"] == tenant
+        assert {row["city"] for row in body["cities"]} == {city for city, _ in own}
+        for key, answer in cells_by_key(body).items():
+            source = own.get(key)
+            if source is None:
+                assert answer["state"] == "no_data"
+            elif source["is_suppressed"]:
+                assert answer["state"] == "suppressed" and answer["avg_heart_rate"] is None
+            else:
+                seen_published += 1
+                assert (answer["n_users"], answer["n_readings"], answer["avg_heart_rate"]) == (
+                    source["n_users"], source["n_readings"], source["avg_heart_rate"])
+        own_days = [d for d in days if d["tenant_id"] == tenant]
+        first = min(d["reading_date"] for d in own_days)
+        last = max(d["reading_date"] for d in own_days)
+        assert warehouse_api.get("/v1/time-range", token).json() == {
+            "tenant": tenant, "first_date": first.isoformat(), "last_date": last.isoformat(),
+            "n_days": (last - first).days + 1}
+        for city in sorted({d["city"] for d in own_days}):
+            trend = warehouse_api.get("/v1/trend", token, city=city).json()
+            published = {(a["date"], a["tier"]): a["avg_heart_rate"] for a in trend["days"] if a["state"] == "published"}
+            assert published == {(d["reading_date"].isoformat(), d["subscription_type"]): d["avg_heart_rate"]
+                                 for d in own_days if d["city"] == city and not d["is_suppressed"]}
+        # Every other tenant, by parameter: refused, audited, no number served.
+        for other in tenants:
+            if other != tenant:
+                for url, params in (("/v1/matrix", {}), ("/v1/trend", {"city": own_days[0]["city"]})):
+                    response = warehouse_api.get(url, token, tenant=other, **params)
+                    assert response.status_code == 403 and "avg_heart_rate" not in response.text
+        # A city only other tenants have is unknown to this one, named nowhere.
+        foreign = {c["city"] for c in cells} - {city for city, _ in own}
+        for city in foreign:
+            response = warehouse_api.get("/v1/trend", token, city=city)
+            assert response.status_code == 404 and city not in response.json()["error"].split(";", 1)[1]
+    assert seen_published >= 1
+    # The all-member view is not any tenant's: an analyst reads it unchanged.
+    all_members = spark.table("analytics.fct_city_heart_rate").agg(F.count("*")).first()[0]
+    assert len(cells_by_key(warehouse_api.get("/v1/matrix", warehouse_api.token()).json())) >= all_members

@@ -650,7 +650,7 @@ def test_rfc4180_round_trip_of_random_fields(spark, tmp_path):
 
 USERS_HEADER = ",".join(contract.USERS.header)
 USER_OK = ("u1,Ann Lee,ann.lee@gmail.com,+33 6 12 34 56 78,1980-05-17,female,1 rue X,75001,Paris,FR,"
-           "2a01:cb00::1,280057512345678,2024-01-01 10:00:00,2024-06-01 08:00:00,active,Premium,123.40,true")
+           "2a01:cb00::1,280057512345678,2024-01-01 10:00:00,2024-06-01 08:00:00,active,Premium,123.40,true,")
 
 
 def user_line(**changes: str) -> str:
@@ -688,7 +688,7 @@ def test_users_and_events_load_with_exact_types(spark, tmp_path):
         ("postcode", "string"), ("city", "string"), ("country", "string"), ("ip_address", "string"),
         ("national_id", "string"), ("created_at", "timestamp"), ("last_login_at", "timestamp"),
         ("account_status", "string"), ("subscription_tier", "string"),
-        ("lifetime_value_eur", "decimal(12,2)"), ("consent_analytics", "boolean"),
+        ("lifetime_value_eur", "decimal(12,2)"), ("consent_analytics", "boolean"), ("tenant_id", "string"),
         ("_source_file", "string"), ("_source_line", "bigint"), ("_loaded_at", "timestamp"),
     ]
     assert [(f.name, f.dataType.simpleString()) for f in spark.table("raw.events").schema] == [
@@ -732,7 +732,7 @@ def test_bad_users_and_events_are_quarantined_with_reasons(spark, tmp_path):
         (user_line(user_id="u11", lifetime_value_eur="1e3"), "unparseable lifetime_value_eur"),
         (user_line(user_id="u12", country="fr"), "unparseable country"),
         (user_line(email="other@x.eu"), "duplicate user_id (first at users.csv line 2)"),
-        ("u13,too,few", "wrong field count: 3, expected 18"),
+        ("u13,too,few", "wrong field count: 3, expected 19"),
     ]
     write(d / "users.csv", [USERS_HEADER, USER_OK, *(line for line, _ in bad_users)])
     bad_events = [
@@ -769,6 +769,49 @@ def test_bad_users_and_events_are_quarantined_with_reasons(spark, tmp_path):
         assert all(f.balanced for f in result[name].files)
     assert result["events"].file("events_a.jsonl").read == len(bad_events) + 1
     assert result["users"].quarantined == len(bad_users)
+
+
+def test_tenant_ids_are_loaded_checked_and_quarantined_never_dropped(spark, tmp_path):
+    d = landing(tmp_path / "in", {"vitals.csv": ["u1,A,B,d1,2024-01-01 10:00:00,70"]})
+    good = [user_line(user_id="u2", tenant_id="acme-works"), user_line(user_id="u3", tenant_id="leman.health"),
+            user_line(user_id="u4", tenant_id="A" + "b_" * 21)]
+    bad = [
+        (user_line(user_id="u5", tenant_id="Acme Works"), "unparseable tenant_id"),
+        (user_line(user_id="u6", tenant_id="acme/hr"), "unparseable tenant_id"),
+        (user_line(user_id="u7", tenant_id="-acme"), "unparseable tenant_id"),
+        (user_line(user_id="u8", tenant_id="t" * 65), "unparseable tenant_id"),
+        (user_line(user_id="u9", tenant_id="acme' OR '1'='1"), "unparseable tenant_id"),
+        (user_line(user_id="u10", tenant_id="acme").rsplit(",", 1)[0], "wrong field count: 18, expected 19"),
+    ]
+    write(d / "users.csv", [USERS_HEADER, USER_OK, *good, *(line for line, _ in bad)])
+    result = loader.load_raw(spark, d)
+    assert rows(spark, "raw.users", "user_id", "tenant_id") == sorted([
+        ("u1", None), ("u2", "acme-works"), ("u3", "leman.health"), ("u4", "A" + "b_" * 21)])
+    expected = [("users", "users.csv", i + 6, reason, line) for i, (line, reason) in enumerate(bad)]
+    got = rows(spark, "raw.quarantine", "dataset", "source_file", "line_number", "reason", "raw_line")
+    assert [g for g in got if g[0] == "users"] == sorted(expected)
+    assert (result["users"].read, result["users"].loaded, result["users"].quarantined) == (10, 4, 6)
+
+
+def test_a_users_file_without_the_tenant_column_still_loads(spark, tmp_path):
+    """users.csv of before tenants: its own header decides, every member is
+    a direct consumer, and a line carrying a tenant there is quarantined."""
+    legacy_header = ",".join(contract.USERS.header[:-1])
+    assert contract.USERS.headers == (contract.USERS.header, contract.USERS.header[:-1])
+    d = landing(tmp_path / "in", {"vitals.csv": ["u1,A,B,d1,2024-01-01 10:00:00,70"]})
+    legacy = USER_OK.rsplit(",", 1)[0]
+    write(d / "users.csv", [legacy_header, legacy, user_line(user_id="u2").rsplit(",", 1)[0],
+                            user_line(user_id="u3", tenant_id="acme")], bom=True)
+    result = loader.load_raw(spark, d)
+    assert rows(spark, "raw.users", "user_id", "tenant_id", "consent_analytics") == [
+        ("u1", None, True), ("u2", None, True)]
+    got = rows(spark, "raw.quarantine", "dataset", "line_number", "reason")
+    assert [g for g in got if g[0] == "users"] == [("users", 4, "wrong field count: 19, expected 18")]
+    assert (result["users"].read, result["users"].loaded) == (3, 2)
+    # Any other header is still refused before Spark.
+    write(d / "users.csv", [legacy_header + ",tenant", legacy])
+    with pytest.raises(UserError, match="users.csv: header does not match the users contract"):
+        loader.preflight(d)
 
 
 def test_a_duplicate_of_an_earlier_load_is_quarantined_and_reload_is_idempotent(spark, tmp_path):

@@ -202,3 +202,161 @@ def test_the_cohort_auditor_recovers_a_lone_hidden_cohort():
         "Basic Zürich cohort 2026-03 = subscribers minus the other cohorts: n=2"]
     cohorts[1].update(is_suppressed=True, n_users=None)  # the complement the mart adds
     assert _cohorts_recovered_from_subscription_totals(cohorts, total) == []
+
+
+# --- tenants (issue 12, section 3) ------------------------------------------
+# The members of every all-member cell are split into groups: each tenant,
+# and the direct consumers (group ""), whose cells are never published. The
+# tenant marts publish, per group, all-dates cells (fct_tenant_city_heart_rate)
+# and day cells (fct_tenant_city_daily_heart_rate). What the groups did is
+# taken from the marts' own ephemeral input, compiled by dbt and run here, so
+# the auditor knows where the direct consumers are and how many they are.
+
+DIRECT = ""
+
+
+@pytest.fixture(scope="module")
+def tenant_marts(spark, built, marts) -> dict:
+    from dbt_helpers import run_dbt
+
+    inline = ("select coalesce(tenant_id, '') as member_group, city, subscription_type, "
+              "cast(reading_date as string) as reading_date, count(distinct user_pseudonym_id) as n_users, "
+              "count(*) as n_readings from {{ ref('int_readings_joined_to_tenants') }} "
+              "group by 1, 2, 3, 4")
+    compiled = run_dbt(["compile", "--inline", inline, "--quiet"]).result.results[0].node.compiled_code
+    truth = [r.asDict() for r in spark.sql(compiled).collect()]
+    tdaily = {(r["tenant_id"], r["city"], r["subscription_type"], str(r["reading_date"])): r.asDict()
+              for r in spark.table("analytics.fct_tenant_city_daily_heart_rate").collect()}
+    tseries = {(r["tenant_id"], r["city"], r["subscription_type"]): r.asDict()
+               for r in spark.table("analytics.fct_tenant_city_heart_rate").collect()}
+    group_days = {(r["member_group"], r["city"], r["subscription_type"], r["reading_date"]): r["n_users"]
+                  for r in truth}
+    group_series: dict = {}
+    for (group, city, tier, _day), _n in group_days.items():
+        group_series.setdefault((group, city, tier), 0)
+    for r in spark.sql(compiled.replace("cast(reading_date as string) as reading_date, ", "")
+                       .replace("group by 1, 2, 3, 4", "group by 1, 2, 3")).collect():
+        group_series[(r["member_group"], r["city"], r["subscription_type"])] = r["n_users"]
+    return {**marts, "tdaily": tdaily, "tseries": tseries, "group_days": group_days,
+            "group_series": group_series}
+
+
+def test_tenant_marts_hold_every_tenant_cell_and_no_direct_consumer(tenant_marts):
+    tenant_days = {k for k in tenant_marts["group_days"] if k[0] != DIRECT}
+    assert set(tenant_marts["tdaily"]) == tenant_days
+    assert set(tenant_marts["tseries"]) == {k for k in tenant_marts["group_series"] if k[0] != DIRECT}
+    published = [c for c in tenant_marts["tseries"].values() if not c["is_suppressed"]]
+    assert published, "no tenant cell published: the tenant attacks below would test nothing"
+    assert all(c["n_users"] >= K for c in published)
+    for key, cell in tenant_marts["tdaily"].items():
+        if not cell["is_suppressed"]:
+            assert cell["n_users"] == tenant_marts["group_days"][key] >= K
+
+
+def _tenant_hidden(marts: dict, kind: str, key: tuple) -> bool:
+    if key[0] == DIRECT:
+        return True
+    cell = marts["tdaily" if kind == "tday" else "tseries"].get(key)
+    return cell is None or cell["is_suppressed"]
+
+
+def _protected(marts: dict, kind: str, key: tuple) -> bool:
+    """A hidden group cell that must not be recovered: every suppressed
+    tenant cell, and the direct consumers' cell when it is small (a large
+    one is no more than a published cell would be)."""
+    if key[0] != DIRECT:
+        return _tenant_hidden(marts, kind, key)
+    size = marts["group_days" if kind == "tday" else "group_series"][key]
+    return size < K
+
+
+def test_no_group_is_an_all_member_cell_minus_published_tenant_cells(tenant_marts):
+    """The subtraction the issue names: an all-member cell (all dates, or one
+    day) minus the published tenant cells it contains, and a tenant's
+    all-dates cell minus its published days, whenever one group or day is
+    left."""
+    m = tenant_marts
+    recovered = []
+    columns: dict = {}
+    for key in m["group_series"]:
+        columns.setdefault(("tseries", key[1:]), []).append(key)
+    for key in m["group_days"]:
+        columns.setdefault(("tday", key[1:]), []).append(key)
+    for (kind, coarse), keys in columns.items():
+        total = m["series"].get(coarse) if kind == "tseries" else m["daily"].get(coarse)
+        left = [k for k in keys if _tenant_hidden(m, kind, k)]
+        if not _hidden(total) and len(left) == 1 and _protected(m, kind, left[0]):
+            recovered.append(f"{kind} {left[0]} = all-member cell minus the published tenant cells")
+    for key, cell in m["tseries"].items():
+        days = [k for k in m["tdaily"] if k[:3] == key]
+        left = [k for k in days if m["tdaily"][k]["is_suppressed"]]
+        if not cell["is_suppressed"] and len(left) == 1:
+            recovered.append(f"tday {left[0]} = the tenant's all-dates cell minus its other days")
+    assert not recovered, "\n".join(recovered)
+
+
+def _tenant_system(marts: dict, with_dates: bool) -> tuple[list[dict], list]:
+    """The all-member system plus every group cell: hidden ones are
+    unknowns, and each group's days add up to its all-dates cell, each
+    city x tier x day's groups to the all-member day, each city x tier's
+    groups to the all-member all-dates cell."""
+    equations, unknowns = _system(marts, with_dates)
+    unknowns = list(unknowns)
+    hidden_days = {k for k in marts["group_days"] if _tenant_hidden(marts, "tday", k)}
+    hidden_series = {k for k in marts["group_series"] if _tenant_hidden(marts, "tseries", k)}
+    unknowns += [("tday", k) for k in sorted(hidden_days)] + [("tseries", k) for k in sorted(hidden_series)]
+    by_series: dict = {}
+    by_day: dict = {}
+    by_cell: dict = {}
+    for key in hidden_days:
+        by_series.setdefault(key[:3], {})[("tday", key)] = 1.0
+        by_day.setdefault(key[1:], {})[("tday", key)] = 1.0
+    for key in hidden_series:
+        by_series.setdefault(key, {})[("tseries", key)] = -1.0
+        by_cell.setdefault(key[1:], {})[("tseries", key)] = 1.0
+    for coarse, equation in by_day.items():
+        if marts["daily"].get(coarse, {"is_suppressed": True})["is_suppressed"]:
+            equation[("day", coarse)] = -1.0
+    for coarse, equation in by_cell.items():
+        if marts["series"].get(coarse, {"is_suppressed": True})["is_suppressed"]:
+            equation[("series", coarse)] = -1.0
+    unknowns = list(dict.fromkeys(unknowns))
+    known = set(unknowns)
+    for equation in (*by_series.values(), *by_day.values(), *by_cell.values()):
+        missing = [u for u in equation if u not in known]
+        for u in missing:  # an all-member cell with no row: hidden, unknown
+            unknowns.append(u)
+            known.add(u)
+        equations.append(equation)
+    return equations, unknowns
+
+
+def test_no_tenant_or_small_direct_group_can_be_solved_from_all_published_totals(tenant_marts):
+    m = tenant_marts
+    for with_dates, what in ((True, "reading counts"), (False, "heart-rate sums")):
+        solved = _determined(*_tenant_system(m, with_dates))
+        leaks = sorted(u for u in solved if u[0] in ("tday", "tseries") and _protected(m, *u))
+        assert not leaks, f"hidden tenant-group {what} recovered by elimination: {leaks[:5]}"
+        assert not {u for u in solved if u[0] in ("day", "series", "date")}, what
+
+
+def test_the_tenant_auditor_recovers_a_lone_hidden_group():
+    """Not blind: a tenant cell published next to an all-member cell whose
+    only other group is a small, hidden tenant gives that tenant away, by
+    subtraction and by elimination."""
+    def cell(n, hidden=False):
+        return {"is_suppressed": hidden, "n_readings": None if hidden else n, "n_users": None if hidden else 9,
+                "avg_heart_rate": None if hidden else 70.0}
+    marts = {
+        "daily": {("Lyon", "VIP", "d1"): cell(30)},
+        "series": {("Lyon", "VIP"): cell(30)},
+        "dates": {"d1": {"is_suppressed": False, "readings_out": 30}},
+        "tdaily": {("big", "Lyon", "VIP", "d1"): cell(27), ("small", "Lyon", "VIP", "d1"): cell(3, hidden=True)},
+        "tseries": {("big", "Lyon", "VIP"): cell(27), ("small", "Lyon", "VIP"): cell(3, hidden=True)},
+        "group_days": {("big", "Lyon", "VIP", "d1"): 9, ("small", "Lyon", "VIP", "d1"): 2},
+        "group_series": {("big", "Lyon", "VIP"): 9, ("small", "Lyon", "VIP"): 2},
+    }
+    with pytest.raises(AssertionError, match="small"):
+        test_no_group_is_an_all_member_cell_minus_published_tenant_cells(marts)
+    with pytest.raises(AssertionError, match="recovered by elimination"):
+        test_no_tenant_or_small_direct_group_can_be_solved_from_all_published_totals(marts)
