@@ -30,10 +30,8 @@
 -- depends_on: {{ ref('stg_app__events') }}
 -- depends_on: {{ ref('stg_billing__subscriptions') }}
 -- depends_on: {{ ref('stg_wearables__vitals') }}
--- depends_on: {{ ref('int_readings_deduplicated') }}
+-- depends_on: {{ ref('int_member_day_readings_counted') }}
 -- depends_on: {{ ref('int_readings_joined_to_subscriptions') }}
--- depends_on: {{ ref('int_readings_validated') }}
--- depends_on: {{ ref('int_sensor_windows_frozen_flagged') }}
 -- depends_on: {{ ref('int_users_k_anonymized') }}
 -- depends_on: {{ ref('int_vitals_quality_counted') }}
 -- depends_on: {{ ref('fct_city_daily_heart_rate') }}

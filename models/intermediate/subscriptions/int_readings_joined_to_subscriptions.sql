@@ -1,13 +1,15 @@
--- Valid readings with the wearer's city of the day and current subscription
--- tier. Inner joins: readings of users without a subscription do not reach
--- the marts (the data-quality mart counts them).
+-- Valid readings, counted per member, date and heart-rate value, with the
+-- wearer's city of the day and current subscription tier. Inner joins:
+-- readings of users without a subscription do not reach the marts (the
+-- data-quality mart counts them).
 -- Ephemeral: stored, it would name each member's city and tier next to
 -- their readings; compiled into the marts' own queries instead.
 with
 
-readings as (
+member_day_values as (
 
-    select * from {{ ref('int_readings_validated') }}
+    select * from {{ ref('int_member_day_readings_counted') }}
+    where n_valid > 0
 
 ),
 
@@ -26,21 +28,21 @@ wearer_cities as (
 join_tiers as (
 
     -- One row per user (and per user and day): small enough to ship to every
-    -- executor, which keeps the large readings side from being shuffled.
+    -- executor, which keeps the larger side from being shuffled.
     select /*+ broadcast(subscriptions, wearer_cities) */
-        readings.user_pseudonym_id,
+        member_day_values.user_pseudonym_id,
         wearer_cities.city,
-        readings.reading_at,
-        readings.reading_date,
-        readings.heart_rate_bpm,
+        member_day_values.reading_date,
+        member_day_values.heart_rate_bpm,
+        member_day_values.n_valid as n_readings,
         subscriptions.subscription_type
-    from readings
+    from member_day_values
     inner join subscriptions
-        on readings.user_pseudonym_id = subscriptions.user_pseudonym_id
+        on member_day_values.user_pseudonym_id = subscriptions.user_pseudonym_id
     inner join wearer_cities
         on
-            readings.user_pseudonym_id = wearer_cities.user_pseudonym_id
-            and readings.reading_date = wearer_cities.reading_date
+            member_day_values.user_pseudonym_id = wearer_cities.user_pseudonym_id
+            and member_day_values.reading_date = wearer_cities.reading_date
 
 )
 

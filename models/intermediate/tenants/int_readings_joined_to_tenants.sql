@@ -1,4 +1,5 @@
--- Valid, subscribed readings with the wearer's city, tier and tenant (NULL
+-- Valid, subscribed readings (counted per member, date and heart-rate
+-- value) with the wearer's city, tier and tenant (NULL
 -- for a direct consumer), for the tenant marts only.
 -- Ephemeral: stored, it would name each member's tenant, city and tier
 -- next to their readings; compiled into the tenant marts' own queries.
@@ -24,10 +25,10 @@ join_tenants as (
         readings.user_pseudonym_id,
         member_tenants.tenant_id,
         readings.city,
-        readings.reading_at,
         readings.reading_date,
         readings.subscription_type,
-        readings.heart_rate_bpm
+        readings.heart_rate_bpm,
+        readings.n_readings
     from readings
     left join member_tenants
         on readings.user_pseudonym_id = member_tenants.user_pseudonym_id

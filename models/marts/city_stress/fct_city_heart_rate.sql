@@ -22,8 +22,10 @@ aggregate_cells as (
         city,
         subscription_type,
         count(distinct user_pseudonym_id) as n_users,
-        count(*) as n_readings,
-        avg(cast(heart_rate_bpm as double)) as avg_heart_rate
+        sum(n_readings) as n_readings,
+        -- Rows count readings per member, date and value: an exact
+        -- integer sum over an exact count.
+        sum(heart_rate_bpm * n_readings) / sum(n_readings) as avg_heart_rate
     from readings
     group by city, subscription_type
 

@@ -37,22 +37,31 @@ quality_dates as (
 
 ),
 
+{{ nearest_rank_percentiles(
+    'readings', ['city', 'reading_date', 'subscription_type'], 'heart_rate_bpm', 'n_readings',
+    {'p50_heart_rate': 0.5, 'p90_heart_rate': 0.9}) }},
+
 aggregate_daily_cells as (
 
-    -- Percentiles are approximate (percentile_approx, default accuracy):
-    -- an exact median needs a full sort per cell, and a trend needs no
-    -- better than a tenth of a percent of rank error.
+    -- Percentiles are exact nearest-rank ones (macro
+    -- nearest_rank_percentiles): always a value that occurs in the cell.
     select
-        city,
-        reading_date,
-        subscription_type,
-        count(distinct user_pseudonym_id) as n_users,
-        count(*) as n_readings,
-        avg(cast(heart_rate_bpm as double)) as avg_heart_rate,
-        percentile_approx(cast(heart_rate_bpm as double), 0.5) as p50_heart_rate,
-        percentile_approx(cast(heart_rate_bpm as double), 0.9) as p90_heart_rate
+        readings.city,
+        readings.reading_date,
+        readings.subscription_type,
+        count(distinct readings.user_pseudonym_id) as n_users,
+        sum(readings.n_readings) as n_readings,
+        sum(readings.heart_rate_bpm * readings.n_readings) / sum(readings.n_readings)
+            as avg_heart_rate,
+        cast(min(cell_percentiles.p50_heart_rate) as double) as p50_heart_rate,
+        cast(min(cell_percentiles.p90_heart_rate) as double) as p90_heart_rate
     from readings
-    group by city, reading_date, subscription_type
+    inner join cell_percentiles
+        on
+            readings.city = cell_percentiles.city
+            and readings.reading_date = cell_percentiles.reading_date
+            and readings.subscription_type = cell_percentiles.subscription_type
+    group by readings.city, readings.reading_date, readings.subscription_type
 
 ),
 

@@ -18,25 +18,9 @@ quality_counts as (
 
 ),
 
-vitals as (
-
-    select * from {{ ref('stg_wearables__vitals') }}
-
-),
-
 subscribed as (
 
     select * from {{ ref('int_readings_joined_to_subscriptions') }}
-
-),
-
-members_in as (
-
-    select
-        reading_date,
-        count(distinct user_pseudonym_id) as n_members_in
-    from vitals
-    group by reading_date
 
 ),
 
@@ -46,7 +30,7 @@ subscribed_counts as (
     -- for any past date.
     select
         reading_date,
-        count(*) as readings_out,
+        sum(n_readings) as readings_out,
         count(distinct user_pseudonym_id) as n_members_out
     from subscribed
     group by reading_date
@@ -57,6 +41,7 @@ joined as (
 
     select
         quality_counts.reading_date,
+        quality_counts.n_members_in,
         quality_counts.readings_in,
         quality_counts.dropped_null_heart_rate,
         quality_counts.dropped_out_of_range,
@@ -65,13 +50,10 @@ joined as (
         quality_counts.readings_validated
         - coalesce(subscribed_counts.readings_out, 0) as dropped_no_subscription,
         coalesce(subscribed_counts.readings_out, 0) as readings_out,
-        coalesce(members_in.n_members_in, 0) as n_members_in,
         coalesce(subscribed_counts.n_members_out, 0) as n_members_out
     from quality_counts
     left join subscribed_counts
         on quality_counts.reading_date = subscribed_counts.reading_date
-    left join members_in
-        on quality_counts.reading_date = members_in.reading_date
 
 ),
 

@@ -39,22 +39,44 @@ all_member_days as (
 
 ),
 
-aggregate_group_days as (
+group_readings as (
 
     -- The direct consumers are the group '' (never a tenant id).
-    -- Percentiles as in fct_city_daily_heart_rate (approximate).
     select
-        city,
-        reading_date,
-        subscription_type,
-        coalesce(tenant_id, '') as member_group,
-        count(distinct user_pseudonym_id) as n_users,
-        count(*) as n_readings,
-        avg(cast(heart_rate_bpm as double)) as avg_heart_rate,
-        percentile_approx(cast(heart_rate_bpm as double), 0.5) as p50_heart_rate,
-        percentile_approx(cast(heart_rate_bpm as double), 0.9) as p90_heart_rate
+        *,
+        coalesce(tenant_id, '') as member_group
     from readings
-    group by coalesce(tenant_id, ''), city, reading_date, subscription_type
+
+),
+
+-- Percentiles as in fct_city_daily_heart_rate (exact nearest rank).
+{{ nearest_rank_percentiles(
+    'group_readings', ['member_group', 'city', 'reading_date', 'subscription_type'],
+    'heart_rate_bpm', 'n_readings', {'p50_heart_rate': 0.5, 'p90_heart_rate': 0.9}) }},
+
+aggregate_group_days as (
+
+    select
+        group_readings.city,
+        group_readings.reading_date,
+        group_readings.subscription_type,
+        group_readings.member_group,
+        count(distinct group_readings.user_pseudonym_id) as n_users,
+        sum(group_readings.n_readings) as n_readings,
+        sum(group_readings.heart_rate_bpm * group_readings.n_readings)
+        / sum(group_readings.n_readings) as avg_heart_rate,
+        cast(min(cell_percentiles.p50_heart_rate) as double) as p50_heart_rate,
+        cast(min(cell_percentiles.p90_heart_rate) as double) as p90_heart_rate
+    from group_readings
+    inner join cell_percentiles
+        on
+            group_readings.member_group = cell_percentiles.member_group
+            and group_readings.city = cell_percentiles.city
+            and group_readings.reading_date = cell_percentiles.reading_date
+            and group_readings.subscription_type = cell_percentiles.subscription_type
+    group by
+        group_readings.member_group, group_readings.city,
+        group_readings.reading_date, group_readings.subscription_type
 
 ),
 

@@ -37,8 +37,8 @@ aggregate_group_cells as (
         subscription_type,
         coalesce(tenant_id, '') as member_group,
         count(distinct user_pseudonym_id) as n_users,
-        count(*) as n_readings,
-        avg(cast(heart_rate_bpm as double)) as avg_heart_rate
+        sum(n_readings) as n_readings,
+        sum(heart_rate_bpm * n_readings) / sum(n_readings) as avg_heart_rate
     from readings
     group by coalesce(tenant_id, ''), city, subscription_type
 

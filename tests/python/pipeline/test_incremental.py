@@ -18,7 +18,7 @@ pytestmark = pytest.mark.mutates_warehouse
 
 COMPARED = [
     "anonymized.stg_wearables__vitals",
-    "anonymized.int_readings_validated",
+    "anonymized.int_member_day_readings_counted",
     "anonymized.int_vitals_quality_counted",
     "analytics.fct_city_heart_rate",
     "analytics.fct_city_stress_matrix",
