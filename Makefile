@@ -27,7 +27,7 @@ THRIFT_PASSWORD_FILE := .secrets/thrift.password
 WITH_THRIFT_PASSWORD = DBT_ENV_SECRET_THRIFT_PASSWORD="$${DBT_ENV_SECRET_THRIFT_PASSWORD:-$$(cat $(THRIFT_PASSWORD_FILE))}"
 
 DEMO_DATA := data/landing
-DEMO_ARGS ?= --users 250 --days 7 --seed 42
+DEMO_ARGS ?= --users 1000 --days 2 --seed 42
 
 
 .PHONY: help setup check-java key thrift-password demo generate load build release docs matrix report test check unit lint ruff parse test-thrift build-changed check-dbt freshness bench clean lock cluster-start cluster-build cluster-stop
