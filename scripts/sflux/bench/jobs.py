@@ -188,8 +188,8 @@ def _raw_inputs(spark):
 def _landing_inputs(spark, landing: Path):
     """(e): the same three inputs straight from the landing files. The vitals
     CSVs (nearly all the bytes) with ``spark.read.csv`` and an explicit
-    schema, as the case study did: a malformed line (a field that does not
-    type, too many fields) is dropped, and so is a line missing a required
+    schema, as the case study did: a line Spark's CSV reader finds
+    malformed (a field that does not type) is dropped, and so is a line missing a required
     field, the loader's rule for those. The three small files (subscriptions,
     users, consent events: one line per member or consent change) go through
     the loader's own parser, because their faults decide who counts: a

@@ -1,7 +1,8 @@
 """The benchmark runner behind scripts/benchmark.py (the protocol is in that
 script's docstring): per size, generate and load landing data, run every
 variant in a fresh process, check that their matrices agree, then time the
-incremental dbt run and write bench/benchmark.json and bench/benchmark.png.
+incremental dbt run; then the 30-day scenario; and write the targets of
+issue 13 with bench/benchmark.json and bench/benchmark.png.
 """
 
 from __future__ import annotations
@@ -165,7 +166,7 @@ def count_rows(landing: Path) -> int:
     return total
 
 
-def prepare(name: str, users: int, days: int, start: dt.date, args, out: Path) -> dict[str, Any]:
+def prepare(name: str, title: str, users: int, days: int, start: dt.date, args, out: Path) -> dict[str, Any]:
     """A fresh work folder: generate ``days`` of landing files from ``start``
     and load them once (the loader timed, with the machine's load average)."""
     work = out / "work" / name
@@ -175,7 +176,7 @@ def prepare(name: str, users: int, days: int, start: dt.date, args, out: Path) -
     log_file = out / f"bench_{name}.log"
     log_file.write_text("", encoding="utf-8")
     env = base_env(data_dir, args.cores)
-    log(f"\n== {name}: {users} users x {days} days from {start} (seed {args.seed}); log {log_file}")
+    log(f"\n== {title}: {users} users x {days} days from {start} (seed {args.seed}); log {log_file}")
     gen_s = generate(landing, users, days, args.seed, start, env, log_file)
     rows = count_rows(landing)
     log(f"generated {rows:,} readings in {gen_s:.1f} s")
@@ -197,7 +198,7 @@ def dbt_seed(env, log_file) -> None:
 def bench_size(size: int, args, out: Path) -> dict[str, Any]:
     users = max(10, round(size / (args.days * READINGS_PER_USER_DAY)))
     start = dt.date(2026, 11, 1)
-    prep = prepare(str(size), users, args.days, start, args, out)
+    prep = prepare(str(size), f"size {size:,}", users, args.days, start, args, out)
     work, landing, data_dir = prep["work"], prep["landing"], prep["data_dir"]
     env, log_file, rows = prep["env"], prep["log_file"], prep["rows"]
     gen_s, load_s, load_avg = prep["generate_seconds"], prep["load_seconds"], prep["load_average"]
@@ -239,7 +240,7 @@ def bench_size(size: int, args, out: Path) -> dict[str, Any]:
 
     record: dict[str, Any] = {
         "size": size, "users": users, "days": args.days, "rows": rows,
-        "generate_seconds": gen_s, "load_seconds": load_s, "variants": timings,
+        "generate_seconds": gen_s, "load_seconds": load_s, "load_average": load_avg, "variants": timings,
         "cells_unsuppressed": filled, "cities": len(reference),
     }
     if not args.skip_incremental:
@@ -288,7 +289,7 @@ def bench_30_days(args, out: Path) -> dict[str, Any]:
     users = max(10, round(size / (days * READINGS_PER_USER_DAY)))
     # Early enough that no generated consent event is dated in the future.
     start = dt.date(2026, 10, 1)
-    prep = prepare(f"{days}days_{size}", users, days, start, args, out)
+    prep = prepare(f"{days}days_{size}", f"{days}-day scenario, {size:,}", users, days, start, args, out)
     env, log_file, work = prep["env"], prep["log_file"], prep["work"]
     dbt_seed(env, log_file)
     full_s, full_inner = dbt_models(env, log_file, full_refresh=True)
