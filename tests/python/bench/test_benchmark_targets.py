@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from sflux.bench import report as bench_report
 from sflux.bench import runner
 
 
@@ -34,7 +35,7 @@ def _by_name(verdicts: list[dict]) -> dict[str, dict]:
 
 
 def test_every_target_of_section_1_with_its_ratio_and_verdict():
-    got = _by_name(runner.targets(RECORDS, SCENARIO))
+    got = _by_name(bench_report.targets(RECORDS, SCENARIO))
     assert len(got) == 8
     big = got["(a) full build faster than (b) at 20M"]
     assert big["value"] == pytest.approx(1.2) and big["met"] is False  # needs >= 1.3
@@ -57,7 +58,7 @@ def test_every_target_of_section_1_with_its_ratio_and_verdict():
 
 def test_parts_not_run_are_not_applicable_and_one_size_stands_for_20m():
     one = [_record(20_000, 91_840, 30.0, a=60.0, b=40.0, d=25.0)]
-    got = _by_name(runner.targets(one, None))
+    got = _by_name(bench_report.targets(one, None))
     assert got["(a) full build faster than (b) at 20M"]["value"] == pytest.approx(40 / 60)
     assert "91,840" in got["(a) full build faster than (b) at 20M"]["at"]
     for name in ("(a) at least as fast as (b) at 5M", "(a) faster than (c) Python UDFs at 20M",
@@ -68,14 +69,14 @@ def test_parts_not_run_are_not_applicable_and_one_size_stands_for_20m():
 
 def test_sizes_other_than_5m_and_20m_use_the_largest_and_the_next_one():
     records = [_record(s, s, 10.0, a=s / 1000, b=1.0, d=1.0) for s in (10_000, 30_000, 90_000)]
-    growth = next(t for t in runner.targets(records) if t["target"].startswith("growth of (a)"))
+    growth = next(t for t in bench_report.targets(records) if t["target"].startswith("growth of (a)"))
     assert growth["value"] == pytest.approx(3.0) and growth["at"] == "30,000 -> 90,000 readings"
     assert growth["met"] is True and growth["goal"] == "≤ 3.30x"  # 1.1 x the row ratio
 
 
 def test_report_only_redraws_table_json_and_chart(tmp_path, capsys):
     machine = {"nproc": "2", "free_g": "n/a", "java": "n/a", "pyspark": "n/a", "python": "3", "platform": "x"}
-    runner.report(RECORDS, tmp_path, ["--sizes", "x"], machine, SCENARIO)
+    bench_report.report(RECORDS, tmp_path, ["--sizes", "x"], machine, SCENARIO)
     first = json.loads((tmp_path / "benchmark.json").read_text(encoding="utf-8"))
     assert len(first["targets"]) == 8 and first["scenario_30d"]["ratio"] == 0.15
     assert (tmp_path / "benchmark.png").stat().st_size > 0
