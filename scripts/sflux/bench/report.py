@@ -105,12 +105,12 @@ def targets(records: list[dict[str, Any]], scenario: dict[str, Any] | None = Non
                 _ratio(_wall(big, "b"), _wall(big, "a")), ">=", 1.3, where(big)),
         _target("(a) at least as fast as (b) at 5M: time(b)/time(a)",
                 _ratio(_wall(mid, "b"), _wall(mid, "a")), ">=", 1.0, where(mid),
-                why_na="needs a second, smaller size"),
+                why_na="needs 2 sizes"),
         _target("(a) vs (d) one query at 20M: time(a)/time(d)",
                 _ratio(_wall(big, "a"), _wall(big, "d")), "<=", 2.0, where(big)),
         _target("(a) faster than (c) Python UDFs at 20M: time(c)/time(a)",
                 _ratio(_wall(big, "c"), _wall(big, "a")), ">=", 2.0, where(big),
-                why_na="(c) skipped"),
+                why_na="(c) not run"),
         _target("loader throughput at 20M (load_raw.py, JVM start included)",
                 None if big is None else big["rows"] / big["load_seconds"], ">=",
                 LOADER_ROWS_PER_SECOND, where(big), unit="rows/s"),
@@ -120,7 +120,7 @@ def targets(records: list[dict[str, Any]], scenario: dict[str, Any] | None = Non
         _target(f"one new day on {SCENARIO_DAYS} days of history: incremental / full build of (a)",
                 None if scenario is None else scenario["ratio"], "<=", 0.2,
                 "n/a" if scenario is None else f"{scenario['rows']:,} readings + {scenario['incremental']['rows']:,}",
-                why_na="scenario skipped"),
+                why_na="not run"),
     ]
     growth, row_ratio = None, None
     if big is not None and mid is not None:
@@ -130,7 +130,7 @@ def targets(records: list[dict[str, Any]], scenario: dict[str, Any] | None = Non
     out.append(_target(f"growth of (a) from 5M to 20M (rows x{row_ratio or 4.0:.2f}): time ratio",
                        growth, "<=", limit,
                        "n/a" if mid is None else f"{mid['rows']:,} -> {big['rows']:,} readings",
-                       why_na="needs a second, smaller size"))
+                       why_na="needs 2 sizes"))
     return out
 
 
