@@ -79,11 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-udf", action="store_true",
                    help="do not run variant (c), the Python-UDF job (slowest by far)")
     p.add_argument("--skip-incremental", action="store_true",
-                   help="do not time the incremental one-day dbt run")
+                   help="do not time the incremental one-day dbt run of each size (the 30-day "
+                        "scenario has its own flag)")
     p.add_argument("--skip-30-days", dest="skip_scenario", action="store_true",
                    help="do not run the 30-day scenario (one new day on 30 days of history, "
                         "incremental vs full build)")
-    p.add_argument("--size-30-days", dest="scenario_size", type=parse_size, default=5_000_000,
+    p.add_argument("--size-30-days", dest="scenario_size", type=parse_size, default=5_000_000, metavar="N",
                    help="target number of readings over the 30 days of the 30-day scenario")
     p.add_argument("--repeat", type=int, default=1,
                    help="runs of each variant per size; the fastest run is reported")
