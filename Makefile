@@ -168,7 +168,7 @@ test-thrift: check-java ## The Thrift cluster test alone
 # Not part of `make test`: minutes to an hour depending on sizes. Override
 # with e.g. `make bench BENCH_ARGS="--sizes 1000000,5000000"`.
 BENCH_ARGS ?=
-bench: check-java ## Benchmark dbt vs notebook vs UDF vs one query (long; BENCH_ARGS)
+bench: check-java ## Benchmark dbt vs notebook (raw zone, landing CSVs) vs UDF vs one query, and the 30-day incremental scenario (long; BENCH_ARGS)
 	$(PY) scripts/benchmark.py $(BENCH_ARGS)
 
 # ---- a local standalone cluster + Thrift server (README: Running on a cluster)

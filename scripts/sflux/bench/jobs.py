@@ -1,7 +1,10 @@
 """The hand-written Spark jobs that scripts/benchmark.py races against the
 dbt build. Each computes the City Stress Matrix from the loaded raw zone
-(``raw.vitals``, ``raw.subscriptions``) with the project's quality rules:
+(``raw.vitals``, ``raw.subscriptions``; (e): from the landing files) with the
+project's rules:
 
+0. only members with analytics consent now (:func:`consenting_users_sql`,
+   the rule of base_app__analytics_consent, fail-closed holds included);
 1. drop NULL and out-of-range heart rates (dbt vars heart_rate_min/max_bpm);
 2. count exact duplicates (same user, timestamp, value) once (min(city));
 3. epoch-aligned tumbling windows of ``frozen_window_minutes``; a window with
@@ -10,7 +13,9 @@ dbt build. Each computes the City Stress Matrix from the loaded raw zone
 4. each user's latest subscription (latest start_date; on a tie, the row
    landed last: _source_file, _source_line), inner join;
 5. city x tier cells with fewer than ``min_cell_users`` distinct users are
-   suppressed (NULL), then one avg_hr_<tier> column per tier.
+   suppressed (NULL), and with exactly one such cell the smallest published
+   one too (complementary suppression); then one avg_hr_<tier> column per
+   tier (:func:`matrix_from_cells_sql`, shared by every variant).
 
 Variants (the letters are the benchmark's):
 
@@ -25,6 +30,9 @@ Variants (the letters are the benchmark's):
 * ``sql`` (d): the lower bound, one Spark SQL query from raw to the matrix.
   It neither pseudonymizes nor masks and writes nothing but the result: the
   minimum work the quality rules and the aggregation need.
+* ``landing_csv`` (e): the notebook of (b), but reading the landing CSVs
+  directly instead of the loaded raw zone, as the case study ran (no loader):
+  see :func:`_landing_inputs` for how it keeps the loader's contract.
 
 Run as a module (``python -m sflux.bench.jobs VARIANT --result FILE``), each
 variant starts its own JVM with the session of sflux.core.spark (profiles.yml),
@@ -49,22 +57,50 @@ from sflux.privacy.keys import KEY_ENV, pseudonym
 
 # Consent lives on the member profile; every variant filters on it like dbt.
 USERS_TABLE = f"{contract.RAW_SCHEMA}.users"
-# The members who consent to analytics now: the latest analytics event of
-# raw.consent_events (withdraw wins a same-second tie), else the profile flag
-# (the rule of the dbt model base_app__analytics_consent).
-CONSENTING_USERS_SQL = f"""
+# The consent lines the loader rejected, other than exact duplicates.
+REJECTED_CONSENT_LINES = f"""(
+    select raw_line from {contract.QUARANTINE_TABLE}
+    where dataset = 'consent_events' and not startswith(reason, 'duplicate ')
+)"""
+
+
+def consenting_users_sql(profiles: str = USERS_TABLE,
+                         consent_events: str = contract.CONSENT_EVENTS.table,
+                         rejected_lines: str = REJECTED_CONSENT_LINES) -> str:
+    """The members who consent to analytics now, the rule of the dbt model
+    base_app__analytics_consent: the latest analytics event (withdraw wins a
+    same-second tie), else the profile flag; and it fails closed: a member
+    with an event dated later than now plus the clock-skew tolerance, or
+    named by a rejected consent line (any token of it, or its first CSV
+    field), is out. The relations are the raw tables by default; variant (e)
+    passes views of the landing files."""
+    minutes = int(contract.clock_skew_tolerance().total_seconds() // 60)
+    future = f"event_ts > current_timestamp() + interval {minutes} minutes"
+    return f"""
 select profiles.user_id
-from {USERS_TABLE} as profiles
+from {profiles} as profiles
 left join (
     select user_id,
            max_by(action = 'grant', struct(event_ts, action = 'withdraw')) as is_granted
-    from {contract.CONSENT_EVENTS.table}
-    where consent_type = 'analytics'
+    from {consent_events}
+    where consent_type = 'analytics' and not ({future})
     group by user_id
 ) as latest on profiles.user_id = latest.user_id
-where coalesce(latest.is_granted, profiles.consent_analytics)
+left anti join (
+    select user_id from {consent_events}
+    where consent_type = 'analytics' and {future}
+    union all
+    select trim(candidate) as user_id
+    from {rejected_lines} as rejected
+        lateral view explode(array_union(
+            split(rejected.raw_line, '[\\\\s,;|"\\\\x27=]+'),
+            array(from_csv(rejected.raw_line, 'user_id string').user_id))) named as candidate
+) as holds on profiles.user_id = holds.user_id
+where coalesce(latest.is_granted, profiles.consent_analytics, false)
 """
-VARIANTS = ("dataframe", "python_udf", "sql")
+
+
+VARIANTS = ("dataframe", "python_udf", "sql", "landing_csv")
 
 
 def rules() -> dict[str, int]:
@@ -141,8 +177,71 @@ def _anti_pattern_python_udfs():
 # --- end of the anti-pattern -------------------------------------------------
 
 
-def notebook_job(spark, workdir: str, use_python_udfs: bool = False) -> list[dict[str, Any]]:
-    """Variants (b) and (c): the case-study notebook, step by step."""
+def _raw_inputs(spark):
+    """(b), (c): the readings, subscriptions and consenting members of the
+    loaded raw zone (typed parquet)."""
+    vitals = spark.table(contract.VITALS.table).select(*VITALS_COLUMNS)
+    subscriptions = spark.table(contract.SUBSCRIPTIONS.table).select(*SUBSCRIPTION_COLUMNS)
+    return vitals, subscriptions, spark.sql(consenting_users_sql())
+
+
+def _landing_inputs(spark, landing: Path):
+    """(e): the same three inputs straight from the landing files. The vitals
+    CSVs (nearly all the bytes) with ``spark.read.csv`` and an explicit
+    schema, as the case study did: a line Spark's CSV reader finds
+    malformed (a field that does not type) is dropped, and so is a line missing a required
+    field, the loader's rule for those. The three small files (subscriptions,
+    users, consent events: one line per member or consent change) go through
+    the loader's own parser, because their faults decide who counts: a
+    rejected profile line leaves its member without consent, a rejected
+    consent line holds the member it names out, a repeated line is one."""
+    import datetime as dt
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    from sflux.ingest.layout import CSV_OPTIONS
+    from sflux.ingest.parsing import _spark_path, number_lines, parse
+
+    tiers = contract.subscription_tiers()
+    loaded_at = dt.datetime.now(dt.timezone.utc)
+
+    def parsed(dataset):
+        numbered, _ = number_lines(spark, dataset.files(landing))
+        return parse(numbered, dataset, tiers, loaded_at=loaded_at)
+
+    schema = ", ".join(f"`{c.name}` {c.spark_type}" for c in contract.VITALS.columns)
+    vitals = (
+        spark.read.schema(schema)
+        .options(**{**CSV_OPTIONS, "mode": "DROPMALFORMED"})
+        .option("header", True)
+        .option("timestampFormat", contract.TIMESTAMP_FORMAT)
+        .csv([_spark_path(f) for f in contract.VITALS.files(landing)])
+    )
+    required = [F.col(c.name).isNotNull() for c in contract.VITALS.columns if c.required]
+    vitals = vitals.where(reduce(lambda x, y: x & y, required)).select(*VITALS_COLUMNS)
+
+    subscriptions = parsed(contract.SUBSCRIPTIONS).where("_reason is null").select(
+        *SUBSCRIPTION_COLUMNS)
+    users = parsed(contract.USERS)
+    users.where("_reason is null").createOrReplaceTempView("landing_profiles")
+    consent = parsed(contract.CONSENT_EVENTS)
+    consent.where("_reason is null").createOrReplaceTempView("landing_consent_events")
+    consent.where("not startswith(_reason, 'duplicate ')").select(
+        F.col("_raw_line").alias("raw_line")).createOrReplaceTempView("landing_rejected_consent")
+    consenting = spark.sql(consenting_users_sql(
+        "landing_profiles", "landing_consent_events", "landing_rejected_consent"))
+    return vitals, subscriptions, consenting
+
+
+VITALS_COLUMNS = ("user_id", "full_name", "city", "device_id", "reading_ts", "heart_rate")
+SUBSCRIPTION_COLUMNS = ("user_id", "subscription_type", "start_date", "_source_file", "_source_line")
+
+
+def notebook_job(spark, workdir: str, use_python_udfs: bool = False,
+                 landing: Path | None = None) -> list[dict[str, Any]]:
+    """Variants (b) and (c) (from the raw zone), and (e) (``landing``: from
+    the landing CSVs): the case-study notebook, step by step."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
@@ -158,14 +257,14 @@ def notebook_job(spark, workdir: str, use_python_udfs: bool = False) -> list[dic
         device_hash = _hmac_native("device_id")
         name_mask = _mask_name_native("full_name")
 
-    # Step 1: read with an explicit schema (the raw zone is typed parquet).
-    vitals = spark.table(contract.VITALS.table).select(
-        "user_id", "full_name", "city", "device_id", "reading_ts", "heart_rate")
-    subscriptions = spark.table(contract.SUBSCRIPTIONS.table).select(
-        "user_id", "subscription_type", "start_date", "_source_file", "_source_line")
+    # Step 1: read with an explicit schema (the raw zone is typed parquet; the
+    # landing CSVs get one).
+    if landing is None:
+        vitals, subscriptions, consenting = _raw_inputs(spark)
+    else:
+        vitals, subscriptions, consenting = _landing_inputs(spark, landing)
 
     # Only members who consented to analytics enter the anonymized zone.
-    consenting = spark.sql(CONSENTING_USERS_SQL)
     vitals = vitals.join(F.broadcast(consenting), "user_id", "left_semi")
     subscriptions = subscriptions.join(F.broadcast(consenting), "user_id", "left_semi")
 
@@ -216,32 +315,61 @@ def notebook_job(spark, workdir: str, use_python_udfs: bool = False) -> list[dic
     # Step 6: broadcast join (the subscriptions are small).
     joined = valid.join(F.broadcast(current), "user_pseudonym_id", "inner")
 
-    # Step 7: groupBy + pivot, small cells suppressed.
+    # Step 7: groupBy, small cells suppressed, pivot.
     cells = joined.groupBy("city", "subscription_type").agg(
         F.countDistinct("user_pseudonym_id").alias("n_users"),
+        F.count(F.lit(1)).alias("n_readings"),
         F.avg(F.col("heart_rate").cast("double")).alias("avg_hr"),
-    ).withColumn("avg_hr", F.when(F.col("n_users") >= r["min_cell_users"], F.col("avg_hr")))
-    tiers = tier_columns()
-    matrix = cells.groupBy("city").pivot("subscription_type", [t for t, _ in tiers]).agg(
-        F.first("avg_hr"))
-    matrix = matrix.select("city", *[F.col(f"`{t}`").alias(c) for t, c in tiers])
-    return [row.asDict() for row in matrix.collect()]
+    )
+    cells.createOrReplaceTempView("bench_cells")
+    return [row.asDict() for row in spark.sql("with " + matrix_from_cells_sql("bench_cells")).collect()]
+
+
+def matrix_from_cells_sql(cells: str) -> str:
+    """The common tail of every variant, from ``cells`` (city,
+    subscription_type, n_users, n_readings, avg_hr) to the matrix, as
+    fct_city_heart_rate and fct_city_stress_matrix do it: a cell with fewer
+    than min_cell_users users is suppressed, and when exactly one cell is,
+    the published cell with the fewest users (then readings, city, tier) is
+    suppressed with it (complementary suppression). CTEs and a final select,
+    to follow ``with`` or a CTE list."""
+    k = rules()["min_cell_users"]
+    pivots = ",\n       ".join(
+        f"max(case when subscription_type = '{t}' and not is_suppressed then avg_hr end) as {c}"
+        for t, c in tier_columns())
+    return f"""
+ranked as (
+    select *,
+           n_users < {k} as is_small,
+           count_if(n_users < {k}) over () as n_small_cells,
+           row_number() over (
+               order by n_users >= {k}, n_users, n_readings, city, subscription_type) as users_rank
+    from {cells}
+),
+suppressed as (
+    select city, subscription_type, avg_hr,
+           is_small or (n_small_cells = 1 and users_rank = 2) as is_suppressed
+    from ranked
+)
+select city,
+       {pivots}
+from suppressed
+group by city
+"""
 
 
 def sql_query() -> str:
     """Variant (d): one query, raw -> matrix."""
     r = rules()
     w = r["frozen_window_minutes"] * 60
-    pivots = ",\n        ".join(
-        f"max(case when subscription_type = '{t}' and n_users >= {r['min_cell_users']} "
-        f"then avg_hr end) as {c}" for t, c in tier_columns())
+    consenting = consenting_users_sql()
     return f"""
 with plausible as (
     select user_id, city, reading_ts, heart_rate,
            floor(unix_seconds(reading_ts) / {w}) as window_id
     from {contract.VITALS.table}
     where heart_rate between {r['heart_rate_min_bpm']} and {r['heart_rate_max_bpm']}
-      and user_id in ({CONSENTING_USERS_SQL})
+      and user_id in ({consenting})
     -- one shuffle for both the dedupe and the window test below
     distribute by user_id, window_id
 ),
@@ -262,36 +390,37 @@ current_subscription as (
            max_by(subscription_type, struct(start_date, _source_file, _source_line))
                as subscription_type
     from {contract.SUBSCRIPTIONS.table}
-    where user_id in ({CONSENTING_USERS_SQL})
+    where user_id in ({consenting})
     group by user_id
 ),
 cells as (
     select /*+ broadcast(s) */ f.city, s.subscription_type,
            count(distinct f.user_id) as n_users,
+           count(*) as n_readings,
            avg(cast(f.heart_rate as double)) as avg_hr
     from flagged f
     join current_subscription s on f.user_id = s.user_id
     where not f.in_frozen_window
     group by f.city, s.subscription_type
-)
-select city,
-        {pivots}
-from cells
-group by city
-"""
+),
+{matrix_from_cells_sql("cells")}"""
 
 
 def sql_job(spark) -> list[dict[str, Any]]:
     return [row.asDict() for row in spark.sql(sql_query()).collect()]
 
 
-def run_variant(spark, variant: str, workdir: str) -> list[dict[str, Any]]:
+def run_variant(spark, variant: str, workdir: str, landing: Path | None = None) -> list[dict[str, Any]]:
     if variant == "dataframe":
         return notebook_job(spark, workdir, use_python_udfs=False)
     if variant == "python_udf":
         return notebook_job(spark, workdir, use_python_udfs=True)
     if variant == "sql":
         return sql_job(spark)
+    if variant == "landing_csv":
+        if landing is None:
+            raise ValueError("variant landing_csv needs the landing directory (--landing)")
+        return notebook_job(spark, workdir, use_python_udfs=False, landing=landing)
     raise ValueError(f"unknown variant {variant!r}")
 
 
@@ -302,6 +431,8 @@ def main(argv: list[str] | None = None) -> int:
                     "and write its matrix and timings as JSON (used by scripts/benchmark.py).")
     parser.add_argument("variant", choices=VARIANTS)
     parser.add_argument("--result", type=Path, required=True, help="JSON file to write")
+    parser.add_argument("--landing", type=Path, default=None,
+                        help="landing directory (the generator's output) for variant landing_csv")
     parser.add_argument("--workdir", default=None,
                         help="directory for intermediate files (default: <data dir>/bench_work)")
     args = parser.parse_args(argv)
@@ -311,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
     spark = get_spark()
     session_ready = time.perf_counter()
     workdir = args.workdir or str(paths.data_dir() / "bench_work")
-    matrix = run_variant(spark, args.variant, workdir)
+    matrix = run_variant(spark, args.variant, workdir, args.landing)
     done = time.perf_counter()
     spark.stop()
     args.result.write_text(json.dumps({

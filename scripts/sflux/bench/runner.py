@@ -1,7 +1,8 @@
 """The benchmark runner behind scripts/benchmark.py (the protocol is in that
 script's docstring): per size, generate and load landing data, run every
 variant in a fresh process, check that their matrices agree, then time the
-incremental dbt run and write bench/benchmark.json and bench/benchmark.png.
+incremental dbt run; then the 30-day scenario; and write the targets of
+issue 13 with bench/benchmark.json and bench/benchmark.png.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import datetime as dt
 import json
 import math
 import os
-import platform
 import secrets
 import shutil
 import subprocess
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sflux.bench import jobs as bench_jobs
+from sflux.bench.report import SCENARIO_DAYS, TOLERANCE, VARIANTS, log, report, report_loader
 from sflux.core import paths
 from sflux.privacy import keys
 
@@ -29,19 +30,7 @@ SCRIPTS = REPO / "scripts"
 # Measured with the generator defaults: ~1,300 readings per user-day
 # (about 1440 minutes x the share of the day a watch is worn).
 READINGS_PER_USER_DAY = 1300
-TOLERANCE = 1e-9
 DBT_SELECT = ["--select", "+fct_city_stress_matrix"]
-VARIANTS = {  # letter -> (label, how)
-    "a": ("dbt run +fct_city_stress_matrix", "dbt"),
-    "b": ("PySpark DataFrame (notebook)", "dataframe"),
-    "c": ("PySpark + Python UDFs (seed 001)", "python_udf"),
-    "d": ("one Spark SQL query (lower bound)", "sql"),
-}
-
-
-def log(msg: str) -> None:
-    print(msg, flush=True)
-
 
 
 # ---------------------------------------------------------------- processes
@@ -108,8 +97,10 @@ def dbt_models(env, log_file, full_refresh: bool) -> tuple[float, float | None]:
     return wall, inner
 
 
-def spark_job(variant: str, env, log_file, result: Path) -> tuple[float, dict[str, Any]]:
-    wall = run([py(), "-m", "sflux.bench.jobs", variant, "--result", str(result)], env, log_file)
+def spark_job(variant: str, env, log_file, result: Path,
+              landing: Path | None = None) -> tuple[float, dict[str, Any]]:
+    extra = ["--landing", str(landing)] if landing is not None else []
+    wall = run([py(), "-m", "sflux.bench.jobs", variant, "--result", str(result), *extra], env, log_file)
     return wall, json.loads(result.read_text(encoding="utf-8"))
 
 
@@ -159,19 +150,18 @@ def count_rows(landing: Path) -> int:
     return total
 
 
-def bench_size(size: int, args, out: Path) -> dict[str, Any]:
-    users = max(10, round(size / (args.days * READINGS_PER_USER_DAY)))
-    work = out / "work" / str(size)
+def prepare(name: str, title: str, users: int, days: int, start: dt.date, args, out: Path) -> dict[str, Any]:
+    """A fresh work folder: generate ``days`` of landing files from ``start``
+    and load them once (the loader timed, with the machine's load average)."""
+    work = out / "work" / name
     shutil.rmtree(work, ignore_errors=True)
     landing, data_dir = work / "landing", work / "data"
     data_dir.mkdir(parents=True)
-    log_file = out / f"bench_{size}.log"
+    log_file = out / f"bench_{name}.log"
     log_file.write_text("", encoding="utf-8")
     env = base_env(data_dir, args.cores)
-    start = dt.date(2026, 11, 1)
-
-    log(f"\n== size {size:,}: {users} users x {args.days} days (seed {args.seed}); log {log_file}")
-    gen_s = generate(landing, users, args.days, args.seed, start, env, log_file)
+    log(f"\n== {title}: {users} users x {days} days from {start} (seed {args.seed}); log {log_file}")
+    gen_s = generate(landing, users, days, args.seed, start, env, log_file)
     rows = count_rows(landing)
     log(f"generated {rows:,} readings in {gen_s:.1f} s")
     load_before = os.getloadavg()[0]
@@ -180,15 +170,30 @@ def bench_size(size: int, args, out: Path) -> dict[str, Any]:
     load_avg = (load_before, os.getloadavg()[0])
     log(f"loader (CSV -> raw parquet, load_raw.py incl. JVM start): {load_s:.1f} s "
         f"({rows / load_s:,.0f} rows/s; load average {load_avg[0]:.1f} before, {load_avg[1]:.1f} after)")
+    return {"work": work, "landing": landing, "data_dir": data_dir, "log_file": log_file, "env": env,
+            "rows": rows, "generate_seconds": gen_s, "load_seconds": load_s, "load_average": load_avg}
+
+
+def dbt_seed(env, log_file) -> None:
+    seed_s = run([dbt(), "seed", "--project-dir", str(REPO)], env, log_file)
+    log(f"dbt seed (untimed setup): {seed_s:.1f} s")
+
+
+def bench_size(size: int, args, out: Path) -> dict[str, Any]:
+    users = max(10, round(size / (args.days * READINGS_PER_USER_DAY)))
+    start = dt.date(2026, 11, 1)
+    prep = prepare(str(size), f"size {size:,}", users, args.days, start, args, out)
+    work, landing, data_dir = prep["work"], prep["landing"], prep["data_dir"]
+    env, log_file, rows = prep["env"], prep["log_file"], prep["rows"]
+    gen_s, load_s, load_avg = prep["generate_seconds"], prep["load_seconds"], prep["load_average"]
     if args.loader_only:
         if not args.keep_data:
             shutil.rmtree(work, ignore_errors=True)
         return {"size": size, "users": users, "days": args.days, "rows": rows,
                 "generate_seconds": gen_s, "load_seconds": load_s, "load_average": load_avg}
-    seed_s = run([dbt(), "seed", "--project-dir", str(REPO)], env, log_file)
-    log(f"dbt seed (untimed setup): {seed_s:.1f} s")
+    dbt_seed(env, log_file)
 
-    letters = ["a", "b", "c", "d"] if not args.skip_udf else ["a", "b", "d"]
+    letters = [x for x in VARIANTS if not (x == "c" and args.skip_udf)]
     timings: dict[str, dict[str, Any]] = {}
     matrices: dict[str, dict] = {}
     for attempt in range(args.repeat):
@@ -198,7 +203,8 @@ def bench_size(size: int, args, out: Path) -> dict[str, Any]:
                 wall, inner = dbt_models(env, log_file, full_refresh=True)
                 matrix = normalise(dbt_matrix(data_dir))
             else:
-                wall, result = spark_job(how, env, log_file, work / f"result_{letter}.json")
+                wall, result = spark_job(how, env, log_file, work / f"result_{letter}.json",
+                                         landing if how == "landing_csv" else None)
                 inner, matrix = result["job_seconds"], normalise(result["matrix"])
             # Times are printed only after the matrices agree (see report()).
             log(f"  ({letter}) {label:<36} done (run {attempt + 1}/{args.repeat})")
@@ -211,33 +217,36 @@ def bench_size(size: int, args, out: Path) -> dict[str, Any]:
     # Results must agree before any time is reported.
     reference = matrices["d"]
     for letter in letters:
-        problems = matrix_diff(reference, matrices[letter])
-        if problems:
-            raise SystemExit(f"benchmark.py: error: ({letter}) and (d) disagree at size {size}: "
-                             + "; ".join(problems[:10]))
+        check_same(reference, matrices[letter], f"({letter}) and (d) disagree at size {size}")
     filled = sum(v is not None for row in reference.values() for v in row.values())
     log(f"  check: {', '.join(f'({x})' for x in letters)} give the same matrix "
         f"({len(reference)} cities, {filled} unsuppressed cells, tolerance {TOLERANCE})")
 
     record: dict[str, Any] = {
         "size": size, "users": users, "days": args.days, "rows": rows,
-        "generate_seconds": gen_s, "load_seconds": load_s, "variants": timings,
+        "generate_seconds": gen_s, "load_seconds": load_s, "load_average": load_avg, "variants": timings,
         "cells_unsuppressed": filled, "cities": len(reference),
     }
     if not args.skip_incremental:
-        record["incremental"] = incremental_day(args, users, start, work, env, log_file)
+        record["incremental"] = incremental_day(args, users, start, args.days, work, env, log_file)
     if not args.keep_data:
         shutil.rmtree(work, ignore_errors=True)
     return record
 
 
-def incremental_day(args, users: int, start: dt.date, work: Path, env, log_file) -> dict[str, Any]:
+def check_same(expected: dict, actual: dict, what: str) -> None:
+    problems = matrix_diff(expected, actual)
+    if problems:
+        raise SystemExit(f"benchmark.py: error: {what}: " + "; ".join(problems[:10]))
+
+
+def incremental_day(args, users: int, start: dt.date, days: int, work: Path, env, log_file) -> dict[str, Any]:
     """One more day on top of the full build of (a): generate it (same users
     and seed), land it next to the subscriptions already loaded, load it and
     time the same dbt command without --full-refresh."""
-    next_day = start + dt.timedelta(days=args.days)
+    next_day = start + dt.timedelta(days=days)
     extra = work / "landing_next_day"
-    generate(extra, users, 1, args.seed, next_day, env, log_file)
+    gen_s = generate(extra, users, 1, args.seed, next_day, env, log_file)
     day_landing = work / "landing_day"
     day_landing.mkdir()
     for f in extra.glob("vitals*.csv"):
@@ -249,10 +258,42 @@ def incremental_day(args, users: int, start: dt.date, work: Path, env, log_file)
     load_s = load(day_landing, env, log_file)
     wall, inner = dbt_models(env, log_file, full_refresh=False)
     mode = incremental_mode(log_file)
-    log(f"  incremental: +1 day ({next_day}, {day_rows:,} readings) loaded in {load_s:.1f} s; "
-        f"dbt run without --full-refresh {wall:.1f} s wall ({mode})")
-    return {"date": next_day.isoformat(), "rows": day_rows, "load_seconds": load_s,
-            "wall_seconds": wall, "inner_seconds": inner, "mode": mode}
+    log(f"  incremental: +1 day ({next_day}, {day_rows:,} readings) generated in {gen_s:.1f} s, "
+        f"loaded in {load_s:.1f} s; dbt run without --full-refresh {wall:.1f} s wall ({mode})")
+    return {"date": next_day.isoformat(), "rows": day_rows, "generate_seconds": gen_s,
+            "load_seconds": load_s, "wall_seconds": wall, "inner_seconds": inner, "mode": mode}
+
+
+def bench_30_days(args, out: Path) -> dict[str, Any]:
+    """The 30-day scenario (issue 13): (a) full build on SCENARIO_DAYS days of
+    history (about ``args.scenario_size`` readings), then one more day
+    generated and loaded, then (a) without --full-refresh. The matrix after
+    the incremental run must equal (d)'s on all 31 days."""
+    size, days = args.scenario_size, SCENARIO_DAYS
+    users = max(10, round(size / (days * READINGS_PER_USER_DAY)))
+    # Early enough that no generated consent event is dated in the future.
+    start = dt.date(2026, 10, 1)
+    prep = prepare(f"{days}days_{size}", f"{days}-day scenario, {size:,}", users, days, start, args, out)
+    env, log_file, work = prep["env"], prep["log_file"], prep["work"]
+    dbt_seed(env, log_file)
+    full_s, full_inner = dbt_models(env, log_file, full_refresh=True)
+    log(f"  (a) full build on {days} days: done")
+    inc = incremental_day(args, users, start, days, work, env, log_file)
+    after = normalise(dbt_matrix(prep["data_dir"]))
+    _, result = spark_job("sql", env, log_file, work / "result_d_31_days.json")
+    check_same(normalise(result["matrix"]), after,
+               f"after the incremental day, (a) and (d) disagree ({days} + 1 days)")
+    log(f"  check: after the incremental day, (a)'s matrix equals (d)'s on {days + 1} days")
+    record = {
+        "size": size, "users": users, "days": days, "start": start.isoformat(), "rows": prep["rows"],
+        "generate_seconds": prep["generate_seconds"], "load_seconds": prep["load_seconds"],
+        "load_average": prep["load_average"], "full_seconds": full_s, "full_inner_seconds": full_inner,
+        "incremental": inc, "ratio": inc["wall_seconds"] / full_s,
+        "check": f"matrix after the incremental run equals (d) on {days + 1} days",
+    }
+    if not args.keep_data:
+        shutil.rmtree(work, ignore_errors=True)
+    return record
 
 
 def incremental_mode(log_file: Path) -> str:
@@ -265,146 +306,6 @@ def incremental_mode(log_file: Path) -> str:
     return "no incremental model found: this was a full rebuild"
 
 
-# ---------------------------------------------------------------- report
-
-def machine() -> dict[str, Any]:
-    def cmd(args: list[str]) -> str:
-        try:
-            p = subprocess.run(args, capture_output=True, text=True, timeout=30, check=False)
-            return (p.stdout + p.stderr).strip()
-        except OSError:
-            return "n/a"
-
-    import pyspark
-
-    mem = cmd(["free", "-g"]).splitlines()
-    return {
-        "nproc": cmd(["nproc"]), "free_g": mem[1] if len(mem) > 1 else "n/a",
-        "java": cmd(["java", "-version"]).splitlines()[0] if cmd(["java", "-version"]) else "n/a",
-        "pyspark": pyspark.__version__, "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
-
-
-def targets(records: list[dict[str, Any]]) -> list[tuple[str, bool | None, str]]:
-    out = []
-    a_b, a_c, a_d = [], [], []
-    for r in records:
-        v = r["variants"]
-        a = v["a"]["wall_seconds"]
-        a_b.append((r["size"], v["b"]["wall_seconds"] / a))
-        if "c" in v:
-            a_c.append((r["size"], v["c"]["wall_seconds"] / a))
-        a_d.append((r["size"], a / v["d"]["wall_seconds"]))
-
-    def fmt(pairs):
-        return ", ".join(f"{s:,}: {x:.2f}x" for s, x in pairs)
-
-    out.append(("(a) at least as fast as (b) at every size (aim 1.3x): time(b)/time(a)",
-                all(x >= 1.0 for _, x in a_b), fmt(a_b)
-                + (" - aim of 1.3x " + ("met" if all(x >= 1.3 for _, x in a_b) else "not met"))))
-    out.append(("(a) at least 2x faster than (c): time(c)/time(a)",
-                all(x >= 2.0 for _, x in a_c) if a_c else None, fmt(a_c) or "(c) skipped"))
-    out.append(("(a) within 1.3x of (d): time(a)/time(d)", all(x <= 1.3 for _, x in a_d), fmt(a_d)))
-    if len(records) >= 2:
-        lo, hi = records[0], records[-1]
-        row_ratio = hi["rows"] / lo["rows"]
-        parts, ok = [], True
-        for letter in ("a", "b", "c", "d"):
-            if letter in lo["variants"] and letter in hi["variants"]:
-                t_ratio = hi["variants"][letter]["wall_seconds"] / lo["variants"][letter]["wall_seconds"]
-                parts.append(f"({letter}) x{t_ratio:.2f}")
-                ok = ok and (letter != "a" or t_ratio <= 1.2 * row_ratio)
-        out.append((f"time linear in rows: (a)'s time grows at most 1.2x the row ratio "
-                    f"(rows x{row_ratio:.2f})", ok, ", ".join(parts)))
-    else:
-        out.append(("time linear in rows", None, "needs at least two sizes"))
-    return out
-
-
-def report(records: list[dict[str, Any]], out: Path, argv: list[str],
-           machine_info: dict[str, Any] | None = None) -> None:
-    log("\n== results (wall seconds of a fresh process each, JVM start included; inner s: "
-        "dbt's elapsed_time, or the job's time after its Spark session started)")
-    header = (f"{'size':>11} {'rows':>11} {'variant':<38} {'wall s':>8} {'rows/s':>10} {'vs (b)':>7} "
-              f"{'vs (d)':>7} {'inner s':>8}")
-    log(header)
-    log("-" * len(header))
-    for r in records:
-        v = r["variants"]
-        for letter, t in v.items():
-            log(f"{r['size']:>11,} {r['rows']:>11,} ({letter}) {t['label']:<34} {t['wall_seconds']:>8.1f} "
-                f"{t['rows_per_second']:>10,.0f} {t['wall_seconds'] / v['b']['wall_seconds']:>6.2f}x "
-                f"{t['wall_seconds'] / v['d']['wall_seconds']:>6.2f}x "
-                f"{t['inner_seconds'] if t['inner_seconds'] is not None else float('nan'):>8.1f}")
-        log(f"{'':>11} {'':>11} loader CSV->parquet (once)             {r['load_seconds']:>8.1f} "
-            f"{r['rows'] / r['load_seconds']:>10,.0f}")
-        if "incremental" in r:
-            inc = r["incremental"]
-            log(f"{'':>11} {inc['rows']:>11,} (a) incremental +1 day                 {inc['wall_seconds']:>8.1f}"
-                f"   = {inc['wall_seconds'] / v['a']['wall_seconds']:.2f}x the full build")
-    verdicts = targets(records)
-    log("\n== targets")
-    for name, ok, detail in verdicts:
-        state = "n/a" if ok is None else ("MET" if ok else "MISSED")
-        log(f"  [{state:^6}] {name}: {detail}")
-    info = machine_info or machine()
-    log(f"\nmachine: {info['nproc']} cores; free -g: {info['free_g']}; {info['java']}; "
-        f"pyspark {info['pyspark']}")
-    payload = {
-        "argv": argv, "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": info, "protocol": {
-            "order": "per size: generate, load, dbt seed (untimed), then a, b, c, d each in a fresh "
-                     "JVM (sequential), then the incremental day",
-            "a": "dbt run --select +fct_city_stress_matrix --full-refresh (models only)",
-            "timing": "wall seconds of the whole subprocess (JVM start, dbt parse included); "
-                      "inner_seconds: dbt's elapsed_time or the job's time after session start",
-            "tolerance": TOLERANCE,
-        },
-        "results": records,
-        "targets": [{"target": n, "met": ok, "detail": d} for n, ok, d in verdicts],
-    }
-    (out / "benchmark.json").write_text(json.dumps(payload, indent=2), encoding="utf-8")
-    chart(records, out / "benchmark.png")
-    log(f"wrote {out / 'benchmark.json'} and {out / 'benchmark.png'}")
-
-
-def chart(records: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.8))
-    letters = [x for x in "abcd" if any(x in r["variants"] for r in records)]
-    width = 0.8 / len(letters)
-    for i, letter in enumerate(letters):
-        xs = [j + i * width for j, r in enumerate(records) if letter in r["variants"]]
-        ys = [r["variants"][letter]["wall_seconds"] for r in records if letter in r["variants"]]
-        ax1.bar(xs, ys, width, label=f"({letter}) {VARIANTS[letter][0]}")
-        pts = [(r["rows"], r["variants"][letter]["wall_seconds"]) for r in records if letter in r["variants"]]
-        ax2.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"({letter})")
-    inc = [(r["rows"], r["incremental"]["wall_seconds"]) for r in records if "incremental" in r]
-    if inc:
-        ax2.plot([p[0] for p in inc], [p[1] for p in inc], marker="x", linestyle="--",
-                 label="(a) incremental +1 day")
-    ax1.set_xticks([j + width * (len(letters) - 1) / 2 for j in range(len(records))])
-    ax1.set_xticklabels([f"{r['rows'] / 1e6:.2f}M" for r in records])
-    ax1.set_ylabel("wall seconds (fresh JVM each)")
-    ax1.set_title("City Stress Matrix from the raw zone")
-    ax1.legend(fontsize=8)
-    ax2.set_xlabel("readings")
-    ax2.set_ylabel("wall seconds")
-    ax2.set_title("scaling")
-    ax2.set_ylim(bottom=0)
-    ax2.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-
-
 def run_benchmark(args: argparse.Namespace, argv: list[str]) -> int:
     """Run the benchmark the parsed arguments describe (or, with
     --report-only, redraw an earlier one)."""
@@ -412,30 +313,20 @@ def run_benchmark(args: argparse.Namespace, argv: list[str]) -> int:
     out.mkdir(parents=True, exist_ok=True)
     if args.report_only:
         previous = json.loads(args.report_only.read_text(encoding="utf-8"))
-        report(previous["results"], out, previous["argv"], previous.get("machine"))
+        report(previous["results"], out, previous["argv"], previous.get("machine"),
+               previous.get("scenario_30d"))
         return 0
     # A caller's key is used as is; otherwise a random one for this run only.
     # It is passed through the environment and never printed.
     if len(keys.key_in_env()) < keys.MIN_KEY_LENGTH:
         os.environ[keys.KEY_ENV] = secrets.token_hex(32)
-    records = []
+    records: list[dict[str, Any]] = []
     for size in sorted(args.sizes):
         records.append(bench_size(size, args, out))
         if args.loader_only:
             report_loader(records, out, argv)
         else:
             report(records, out, argv)  # partial results survive a later failure
+    if not (args.loader_only or args.skip_scenario):
+        report(records, out, argv, scenario=bench_30_days(args, out))
     return 0
-
-
-def report_loader(records: list[dict[str, Any]], out: Path, argv: list[str]) -> None:
-    """--loader-only: the loader's figures per size, into loader.json."""
-    log("\n== loader (wall seconds of load_raw.py, JVM start included)")
-    for r in records:
-        lo, hi = r["load_average"]
-        log(f"{r['size']:>11,} {r['rows']:>11,} rows  {r['load_seconds']:>7.1f} s  "
-            f"{r['rows'] / r['load_seconds']:>9,.0f} rows/s  load average {lo:.1f} -> {hi:.1f}")
-    payload = {"argv": argv, "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-               "machine": machine(), "results": records}
-    (out / "loader.json").write_text(json.dumps(payload, indent=2), encoding="utf-8")
-    log(f"wrote {out / 'loader.json'}")

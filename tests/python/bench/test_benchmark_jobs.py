@@ -51,6 +51,19 @@ def test_dataframe_job_matches_dbt_and_reference(spark, built, landing, dbt_matr
     _assert_same(_reference_matrix(landing, consenting_users), matrix)
 
 
+def test_landing_csv_job_matches_dbt_and_reference(spark, built, landing, dbt_matrix, tmp_path,
+                                                   consenting_users):
+    """(e) reads the landing files, not the raw zone the loader wrote: same
+    matrix, and the same members let in as the loaded consent rule lets in."""
+    from sflux.bench.jobs import _landing_inputs
+
+    matrix = _normalise(bench_jobs.notebook_job(spark, str(tmp_path), landing=landing))
+    _assert_same(dbt_matrix, matrix)
+    _assert_same(_reference_matrix(landing, consenting_users), matrix)
+    _, _, consenting = _landing_inputs(spark, landing)
+    assert {r.user_id for r in consenting.collect()} == consenting_users
+
+
 def test_sql_lower_bound_matches_dbt_and_reference(spark, built, landing, dbt_matrix,
                                                   consenting_users):
     matrix = _normalise(bench_jobs.sql_job(spark))
@@ -79,3 +92,36 @@ def test_python_functions_of_variant_c_match_the_native_ones(spark, pseudonym_ke
     wrapped = frame.select(mask_col(F.col("full_name")).alias("masked"),
                            hash_col(F.col("user_id")).alias("hashed")).collect()
     assert [tuple(r) for r in wrapped] == [tuple(r) for r in native]
+
+
+def test_consent_rule_holds_members_named_by_rejected_or_future_lines(spark):
+    """The bench jobs' consent rule fails closed like base_app__analytics_consent."""
+    import datetime as dt
+
+    spark.createDataFrame([("u1", True), ("u2", True), ("u3", True), ("u4", False), ("u5", True)],
+                          "user_id string, consent_analytics boolean").createOrReplaceTempView("t_profiles")
+    now = dt.datetime.now()
+    spark.createDataFrame(
+        [("u3", "analytics", "grant", now + dt.timedelta(days=1)),
+         ("u4", "analytics", "grant", now - dt.timedelta(days=1)),
+         ("u5", "marketing", "withdraw", now - dt.timedelta(days=1))],
+        "user_id string, consent_type string, action string, event_ts timestamp",
+    ).createOrReplaceTempView("t_events")
+    spark.createDataFrame([("u2,analytics,WITHDRAW,2026-11-01 10:00:00",), ("no member here",)],
+                          "raw_line string").createOrReplaceTempView("t_rejected")
+    rows = spark.sql(bench_jobs.consenting_users_sql("t_profiles", "t_events", "t_rejected")).collect()
+    assert {r.user_id for r in rows} == {"u1", "u4", "u5"}
+
+
+def test_one_small_cell_suppresses_the_smallest_published_one_too(spark):
+    tiers = [t for t, _ in bench_jobs.tier_columns()]
+    k = bench_jobs.rules()["min_cell_users"]
+    cells = [("Lyon", tiers[0], k - 1, 50, 70.0), ("Lyon", tiers[1], k + 3, 90, 71.0),
+             ("Nice", tiers[0], k + 1, 80, 72.0), ("Nice", tiers[1], k + 1, 99, 73.0)]
+    spark.createDataFrame(cells, "city string, subscription_type string, n_users long, "
+                                 "n_readings long, avg_hr double").createOrReplaceTempView("t_cells")
+    got = _normalise(r.asDict() for r in spark.sql("with " + bench_jobs.matrix_from_cells_sql("t_cells")).collect())
+    first, second = (c for _, c in bench_jobs.tier_columns()[:2])
+    # Lyon/tier 0 is small; Nice/tier 0 (fewest users, then fewest readings) goes with it.
+    assert got["Lyon"][first] is None and got["Nice"][first] is None
+    assert got["Lyon"][second] == 71.0 and got["Nice"][second] == 73.0
