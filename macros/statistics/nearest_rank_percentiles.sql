@@ -5,7 +5,7 @@
     readings counted per member, date and value, not one row per reading,
     so Spark's percentile_approx (which counts rows) cannot be used.
     Emits two CTEs; the last, `cell_percentiles`, has the cell columns and
-    one column per percentile.
+    one double column per percentile.
 
     Arguments:
       input_cte: the CTE to read: the cell columns, value_column and
@@ -42,8 +42,10 @@ cell_percentiles as (
         {{ column }},
         {% endfor -%}
         {% for name, fraction in percentiles.items() -%}
-        min(case when weight_at_or_below >= {{ fraction }} * cell_weight then percentile_value end)
-            as {{ name }}{{ "," if not loop.last }}
+        cast(
+            min(case when weight_at_or_below >= {{ fraction }} * cell_weight then percentile_value end)
+            as double
+        ) as {{ name }}{{ "," if not loop.last }}
         {% endfor %}
     from cumulate_percentile_values
     group by {{ cells | join(', ') }}

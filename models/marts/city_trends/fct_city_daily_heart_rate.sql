@@ -53,8 +53,8 @@ aggregate_daily_cells as (
         sum(readings.n_readings) as n_readings,
         sum(readings.heart_rate_bpm * readings.n_readings) / sum(readings.n_readings)
             as avg_heart_rate,
-        cast(min(cell_percentiles.p50_heart_rate) as double) as p50_heart_rate,
-        cast(min(cell_percentiles.p90_heart_rate) as double) as p90_heart_rate
+        min(cell_percentiles.p50_heart_rate) as p50_heart_rate,
+        min(cell_percentiles.p90_heart_rate) as p90_heart_rate
     from readings
     inner join cell_percentiles
         on

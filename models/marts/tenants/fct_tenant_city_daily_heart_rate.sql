@@ -65,8 +65,8 @@ aggregate_group_days as (
         sum(group_readings.n_readings) as n_readings,
         sum(group_readings.heart_rate_bpm * group_readings.n_readings)
         / sum(group_readings.n_readings) as avg_heart_rate,
-        cast(min(cell_percentiles.p50_heart_rate) as double) as p50_heart_rate,
-        cast(min(cell_percentiles.p90_heart_rate) as double) as p90_heart_rate
+        min(cell_percentiles.p50_heart_rate) as p50_heart_rate,
+        min(cell_percentiles.p90_heart_rate) as p90_heart_rate
     from group_readings
     inner join cell_percentiles
         on

@@ -172,6 +172,9 @@ def report(records: list[dict[str, Any]], out: Path, argv: list[str],
         log(f"  day {scenario['days'] + 1}: generated {inc.get('generate_seconds', float('nan')):.1f} s, "
             f"loaded {inc['load_seconds']:.1f} s; (a) incremental: {inc['wall_seconds']:.1f} s "
             f"= {scenario['ratio']:.3f}x the full build ({inc['mode']})")
+        if "floor_seconds" in scenario:
+            log(f"  floor (same run, nothing new, no lookback): {scenario['floor_seconds']:.1f} s "
+                f"= {scenario['floor_seconds'] / scenario['full_seconds']:.3f}x the full build")
         log(f"  check: {scenario['check']}")
     verdicts = targets(records, scenario)
     log("\n== targets (issue 13, section 1)")
