@@ -5,9 +5,11 @@ standalone cluster (master, worker, Thrift server: three JVMs) and running
 `dbt build --target thrift` against it takes about two minutes, most of it
 spent by dbt-spark sleeping between status polls (its integer
 `poll_interval` makes each statement wait at least a second). None of it
-touches the shared warehouse, so conftest starts it in a thread when the
-session begins and the rest of the suite runs meanwhile; the Thrift tests
-wait for it (`ThriftPipeline.wait`) and compare.
+touches the shared warehouse, so conftest starts it in a thread as soon
+as the shared warehouse is built (before that, both would compete for the
+same cores while every test waits for the shared build), and the rest of
+the suite runs meanwhile; the Thrift tests wait for it
+(`ThriftPipeline.wait`, which starts it if nothing has) and compare.
 
 Everything runs through the user's entry points as subprocesses: the loader
 CLI, `scripts/spark_cluster.py start|status|stop`, and the `dbt` CLI. While
@@ -74,6 +76,7 @@ class ThriftPipeline:
         self.attack_output = ""
         self._attacker: subprocess.Popen | None = None
         self._error: BaseException | None = None
+        self._started = False
         self._stopped = False
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="thrift-pipeline", daemon=True)
@@ -87,7 +90,11 @@ class ThriftPipeline:
         return ["--data-dir", str(self.data)]
 
     def start(self) -> ThriftPipeline:
-        self._thread.start()
+        """Start the pipeline's thread, once (later calls do nothing)."""
+        with self._lock:
+            if not self._started and not self._stopped:
+                self._started = True
+                self._thread.start()
         return self
 
     def _run(self) -> None:
@@ -151,6 +158,7 @@ class ThriftPipeline:
         self._attacker = None
 
     def wait(self, timeout: float = 2400) -> ThriftPipeline:
+        self.start()  # a Thrift test selected without the shared build
         self._thread.join(timeout)
         if self._thread.is_alive():
             raise StepFailed(f"the Thrift pipeline did not finish within {timeout:.0f}s: {self.log}")

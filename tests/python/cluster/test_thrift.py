@@ -9,7 +9,7 @@ or user), a listener on a public address, a local application submitted to
 the master without the RPC secret, and the secrets or the raw zone left
 readable in the environment, the command lines or the files.
 
-The pipeline itself runs in the background from the start of the session
+The pipeline itself runs in the background from the end of the shared build
 (tests/python/thrift_pipeline.py); these tests run after every other read-only test and
 before the tests that change the shared warehouse (conftest orders them).
 Skip them with SANTEFLUX_SKIP_THRIFT=1.
