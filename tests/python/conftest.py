@@ -120,9 +120,9 @@ def built(request, spark, landing: Path, test_root: Path):
     which fails if a raw column holds detected PII and declares no policy.
 
     Once it is built, the Thrift pipeline (if a Thrift test is selected)
-    starts in the background: started any earlier, its four JVMs and build
-    would compete for the 2 cores with this build, which every later test
-    waits for anyway."""
+    keeps the marts it must reproduce and starts in the background: started
+    any earlier, its four JVMs and build would compete for the 2 cores with
+    this build, which every later test waits for anyway."""
     from dbt_helpers import run_dbt
 
     assert _cli("load_raw").main(["--input", str(landing), "--quiet"]) == 0
@@ -133,6 +133,7 @@ def built(request, spark, landing: Path, test_root: Path):
     assert _cli("detect_pii").main(["--json", str(findings)], spark=spark) == 0
     pipeline = request.getfixturevalue("thrift_pipeline")
     if pipeline is not None:
+        pipeline.keep_embedded_marts(spark)
         pipeline.start()
     return result
 
@@ -248,9 +249,10 @@ def current_consent(spark) -> set[str]:
 
 def pytest_collection_modifyitems(config, items):
     """Mark every test that needs a Spark JVM (through the `spark` fixture,
-    directly or not) `spark`; run the Thrift tests after every other
-    read-only test (their pipeline runs in the background meanwhile), and
-    the tests that change the shared warehouse after all of them."""
+    directly or not) `spark`; run the tests that change the shared
+    warehouse after every read-only test, and the Thrift tests last: their
+    pipeline runs in the background meanwhile, and they compare with the
+    marts the shared build made, which `built` kept for them."""
     # unit_test_results reaches the shared build (or the unit warehouse)
     # through request.getfixturevalue, which the fixture closure cannot see.
     needs_spark = {"spark", "unit_test_results"}
@@ -259,9 +261,9 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.spark)
 
     def order(item) -> int:
-        if item.get_closest_marker("mutates_warehouse") is not None:
+        if item.nodeid.startswith(THRIFT_TESTS):
             return 2
-        return 1 if item.nodeid.startswith(THRIFT_TESTS) else 0
+        return 1 if item.get_closest_marker("mutates_warehouse") is not None else 0
 
     items.sort(key=order)
 

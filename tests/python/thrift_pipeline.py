@@ -33,6 +33,8 @@ from sflux.cluster import standalone as cluster
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = REPO_ROOT / "scripts"
 START_TIMEOUT = 300  # seconds; a busy 2-core machine is slow to start 3 JVMs
+# The marts the Thrift build must reproduce exactly (cluster/test_thrift.py).
+COMPARED = ["analytics.fct_city_stress_matrix", "analytics.fct_city_heart_rate"]
 
 
 class StepFailed(AssertionError):
@@ -65,12 +67,13 @@ class ThriftPipeline:
             "DBT_ENV_SECRET_PSEUDONYM_KEY": key,
             "DBT_ENV_SECRET_THRIFT_PASSWORD": secrets.token_urlsafe(24),
         })
-        self.port = cluster.free_port()
-        self.master_port = cluster.free_port()
-        while self.master_port == self.port:
-            self.master_port = cluster.free_port()
+        self.port = self.master_port = 0  # picked by start(), just before use
         self.opts = cluster.Options(data_dir=self.data.resolve())
         self.log: list[str] = []
+        # {table: (columns, rows)} of the embedded build's COMPARED marts, as
+        # `built` left them: the Thrift tests run after the tests that
+        # change the shared warehouse, and compare with this.
+        self.embedded: dict[str, tuple[list[str], list[tuple]]] = {}
         self.state: dict | None = None
         self.status_output = ""
         self.attack_output = ""
@@ -89,11 +92,21 @@ class ThriftPipeline:
     def common(self) -> list[str]:
         return ["--data-dir", str(self.data)]
 
+    def keep_embedded_marts(self, spark) -> None:
+        """Keep the embedded build's COMPARED marts (called by `built`)."""
+        for table in COMPARED:
+            df = spark.table(table)
+            self.embedded[table] = (df.columns, [tuple(row) for row in df.collect()])
+
     def start(self) -> ThriftPipeline:
         """Start the pipeline's thread, once (later calls do nothing)."""
         with self._lock:
             if not self._started and not self._stopped:
                 self._started = True
+                self.port = cluster.free_port()
+                self.master_port = cluster.free_port()
+                while self.master_port == self.port:
+                    self.master_port = cluster.free_port()
                 self._thread.start()
         return self
 
