@@ -113,11 +113,16 @@ def _failures(result) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def built(spark, landing: Path, test_root: Path):
+def built(request, spark, landing: Path, test_root: Path):
     """The shared warehouse: the landing files loaded by the loader CLI, then
     `dbt build` (seeds, models, data tests and unit tests; the default `dev`
     selector), then the DP release CLI (`make release`), then the PII detector CLI,
-    which fails if a raw column holds detected PII and declares no policy."""
+    which fails if a raw column holds detected PII and declares no policy.
+
+    Once it is built, the Thrift pipeline (if a Thrift test is selected)
+    keeps the marts it must reproduce and starts in the background: started
+    any earlier, its four JVMs and build would compete for the 2 cores with
+    this build, which every later test waits for anyway."""
     from dbt_helpers import run_dbt
 
     assert _cli("load_raw").main(["--input", str(landing), "--quiet"]) == 0
@@ -126,6 +131,10 @@ def built(spark, landing: Path, test_root: Path):
     assert _cli("release_dp").main(["--reason", "pytest shared warehouse"], spark=spark) == 0
     findings = test_root / "pii_findings.json"
     assert _cli("detect_pii").main(["--json", str(findings)], spark=spark) == 0
+    pipeline = request.getfixturevalue("thrift_pipeline")
+    if pipeline is not None:
+        pipeline.keep_embedded_marts(spark)
+        pipeline.start()
     return result
 
 
@@ -140,22 +149,25 @@ THRIFT_TESTS = "tests/python/cluster/test_thrift.py"
 @pytest.fixture(scope="session")
 def thrift_pipeline(request, test_root: Path, pseudonym_key: str):
     """The Thrift path's pipeline (loader, cluster, `dbt build --target
-    thrift`), started in the background when the session begins if a Thrift
-    test is selected, else None. Its cluster is stopped at the end."""
+    thrift`) if a Thrift test is selected, else None. It starts in the
+    background as soon as the shared warehouse is built (`built`), or when
+    a Thrift test first waits for it, whichever comes first. Its cluster is
+    stopped at the end."""
     if not _runs_thrift_tests(request.session):
         yield None
         return
     from thrift_pipeline import ThriftPipeline
 
     landing = request.getfixturevalue("landing")
-    pipeline = ThriftPipeline(landing, test_root / "thrift", pseudonym_key).start()
+    pipeline = ThriftPipeline(landing, test_root / "thrift", pseudonym_key)
     yield pipeline
     pipeline.stop()
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _thrift_pipeline_in_background(thrift_pipeline):
-    """Requested by the first test, so the pipeline overlaps the suite."""
+    """Requested by the first test, so the pipeline exists for the whole
+    session (and its cluster is stopped at its end, whoever started it)."""
     return thrift_pipeline
 
 
@@ -237,9 +249,10 @@ def current_consent(spark) -> set[str]:
 
 def pytest_collection_modifyitems(config, items):
     """Mark every test that needs a Spark JVM (through the `spark` fixture,
-    directly or not) `spark`; run the Thrift tests after every other
-    read-only test (their pipeline runs in the background meanwhile), and
-    the tests that change the shared warehouse after all of them."""
+    directly or not) `spark`; run the tests that change the shared
+    warehouse after every read-only test, and the Thrift tests last: their
+    pipeline runs in the background meanwhile, and they compare with the
+    marts the shared build made, which `built` kept for them."""
     # unit_test_results reaches the shared build (or the unit warehouse)
     # through request.getfixturevalue, which the fixture closure cannot see.
     needs_spark = {"spark", "unit_test_results"}
@@ -248,9 +261,9 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.spark)
 
     def order(item) -> int:
-        if item.get_closest_marker("mutates_warehouse") is not None:
+        if item.nodeid.startswith(THRIFT_TESTS):
             return 2
-        return 1 if item.nodeid.startswith(THRIFT_TESTS) else 0
+        return 1 if item.get_closest_marker("mutates_warehouse") is not None else 0
 
     items.sort(key=order)
 

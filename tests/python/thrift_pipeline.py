@@ -5,9 +5,11 @@ standalone cluster (master, worker, Thrift server: three JVMs) and running
 `dbt build --target thrift` against it takes about two minutes, most of it
 spent by dbt-spark sleeping between status polls (its integer
 `poll_interval` makes each statement wait at least a second). None of it
-touches the shared warehouse, so conftest starts it in a thread when the
-session begins and the rest of the suite runs meanwhile; the Thrift tests
-wait for it (`ThriftPipeline.wait`) and compare.
+touches the shared warehouse, so conftest starts it in a thread as soon
+as the shared warehouse is built (before that, both would compete for the
+same cores while every test waits for the shared build), and the rest of
+the suite runs meanwhile; the Thrift tests wait for it
+(`ThriftPipeline.wait`, which starts it if nothing has) and compare.
 
 Everything runs through the user's entry points as subprocesses: the loader
 CLI, `scripts/spark_cluster.py start|status|stop`, and the `dbt` CLI. While
@@ -31,6 +33,8 @@ from sflux.cluster import standalone as cluster
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = REPO_ROOT / "scripts"
 START_TIMEOUT = 300  # seconds; a busy 2-core machine is slow to start 3 JVMs
+# The marts the Thrift build must reproduce exactly (cluster/test_thrift.py).
+COMPARED = ["analytics.fct_city_stress_matrix", "analytics.fct_city_heart_rate"]
 
 
 class StepFailed(AssertionError):
@@ -63,17 +67,19 @@ class ThriftPipeline:
             "DBT_ENV_SECRET_PSEUDONYM_KEY": key,
             "DBT_ENV_SECRET_THRIFT_PASSWORD": secrets.token_urlsafe(24),
         })
-        self.port = cluster.free_port()
-        self.master_port = cluster.free_port()
-        while self.master_port == self.port:
-            self.master_port = cluster.free_port()
+        self.port = self.master_port = 0  # picked by start(), just before use
         self.opts = cluster.Options(data_dir=self.data.resolve())
         self.log: list[str] = []
+        # {table: (columns, rows)} of the embedded build's COMPARED marts, as
+        # `built` left them: the Thrift tests run after the tests that
+        # change the shared warehouse, and compare with this.
+        self.embedded: dict[str, tuple[list[str], list[tuple]]] = {}
         self.state: dict | None = None
         self.status_output = ""
         self.attack_output = ""
         self._attacker: subprocess.Popen | None = None
         self._error: BaseException | None = None
+        self._started = False
         self._stopped = False
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="thrift-pipeline", daemon=True)
@@ -86,8 +92,22 @@ class ThriftPipeline:
     def common(self) -> list[str]:
         return ["--data-dir", str(self.data)]
 
+    def keep_embedded_marts(self, spark) -> None:
+        """Keep the embedded build's COMPARED marts (called by `built`)."""
+        for table in COMPARED:
+            df = spark.table(table)
+            self.embedded[table] = (df.columns, [tuple(row) for row in df.collect()])
+
     def start(self) -> ThriftPipeline:
-        self._thread.start()
+        """Start the pipeline's thread, once (later calls do nothing)."""
+        with self._lock:
+            if not self._started and not self._stopped:
+                self._started = True
+                self.port = cluster.free_port()
+                self.master_port = cluster.free_port()
+                while self.master_port == self.port:
+                    self.master_port = cluster.free_port()
+                self._thread.start()
         return self
 
     def _run(self) -> None:
@@ -151,6 +171,7 @@ class ThriftPipeline:
         self._attacker = None
 
     def wait(self, timeout: float = 2400) -> ThriftPipeline:
+        self.start()  # a Thrift test selected without the shared build
         self._thread.join(timeout)
         if self._thread.is_alive():
             raise StepFailed(f"the Thrift pipeline did not finish within {timeout:.0f}s: {self.log}")
