@@ -322,7 +322,11 @@ def notebook_job(spark, workdir: str, use_python_udfs: bool = False,
         F.avg(F.col("heart_rate").cast("double")).alias("avg_hr"),
     )
     cells.createOrReplaceTempView("bench_cells")
-    return [row.asDict() for row in spark.sql("with " + matrix_from_cells_sql("bench_cells")).collect()]
+    try:
+        return [row.asDict() for row in spark.sql("with " + matrix_from_cells_sql("bench_cells")).collect()]
+    finally:
+        # In a shared session (the tests), leave no temp view behind.
+        spark.catalog.dropTempView("bench_cells")
 
 
 def matrix_from_cells_sql(cells: str) -> str:
